@@ -56,6 +56,8 @@ const (
 	ErrorCode_ERROR_CODE_SHUTTING_DOWN          ErrorCode = 12
 	ErrorCode_ERROR_CODE_DUPLICATE_SUBSCRIPTION ErrorCode = 13
 	ErrorCode_ERROR_CODE_INTERNAL               ErrorCode = 14
+	// The Hello's client name or instance id is malformed.
+	ErrorCode_ERROR_CODE_BAD_HELLO ErrorCode = 15
 )
 
 // Enum value maps for ErrorCode.
@@ -76,6 +78,7 @@ var (
 		12: "ERROR_CODE_SHUTTING_DOWN",
 		13: "ERROR_CODE_DUPLICATE_SUBSCRIPTION",
 		14: "ERROR_CODE_INTERNAL",
+		15: "ERROR_CODE_BAD_HELLO",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":            0,
@@ -93,6 +96,7 @@ var (
 		"ERROR_CODE_SHUTTING_DOWN":          12,
 		"ERROR_CODE_DUPLICATE_SUBSCRIPTION": 13,
 		"ERROR_CODE_INTERNAL":               14,
+		"ERROR_CODE_BAD_HELLO":              15,
 	}
 )
 
@@ -1298,8 +1302,10 @@ type Error struct {
 	// Set when the error concerns a topic or filter.
 	Topic string `protobuf:"bytes,3,opt,name=topic,proto3" json:"topic,omitempty"`
 	// Set when the error answers a Publish with a publish_id.
-	PublishId     uint64 `protobuf:"varint,4,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
-	Fatal         bool   `protobuf:"varint,5,opt,name=fatal,proto3" json:"fatal,omitempty"`
+	PublishId uint64 `protobuf:"varint,4,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
+	Fatal     bool   `protobuf:"varint,5,opt,name=fatal,proto3" json:"fatal,omitempty"`
+	// Set when the error answers a request that carried a request_id.
+	RequestId     uint64 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1367,6 +1373,13 @@ func (x *Error) GetFatal() bool {
 		return x.Fatal
 	}
 	return false
+}
+
+func (x *Error) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
 }
 
 // ListSubscriptions asks for subscriptions: this session's, or with
@@ -1891,14 +1904,16 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x04Ping\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\x1c\n" +
 	"\x04Pong\x12\x14\n" +
-	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\x98\x01\n" +
+	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\xb7\x01\n" +
 	"\x05Error\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.eventbus.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
 	"\x05topic\x18\x03 \x01(\tR\x05topic\x12\x1d\n" +
 	"\n" +
 	"publish_id\x18\x04 \x01(\x04R\tpublishId\x12\x14\n" +
-	"\x05fatal\x18\x05 \x01(\bR\x05fatal\"U\n" +
+	"\x05fatal\x18\x05 \x01(\bR\x05fatal\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\x04R\trequestId\"U\n" +
 	"\x11ListSubscriptions\x12!\n" +
 	"\fall_sessions\x18\x01 \x01(\bR\vallSessions\x12\x1d\n" +
 	"\n" +
@@ -1948,7 +1963,7 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\x1a=\n" +
 	"\x0fParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xcf\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xe9\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_PROTOCOL_VERSION\x10\x01\x12\x18\n" +
@@ -1965,7 +1980,8 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x12ERROR_CODE_TIMEOUT\x10\v\x12\x1c\n" +
 	"\x18ERROR_CODE_SHUTTING_DOWN\x10\f\x12%\n" +
 	"!ERROR_CODE_DUPLICATE_SUBSCRIPTION\x10\r\x12\x17\n" +
-	"\x13ERROR_CODE_INTERNAL\x10\x0eB<Z:github.com/daemoneye/eventbus/proto/eventbus/v1;eventbusv1b\x06proto3"
+	"\x13ERROR_CODE_INTERNAL\x10\x0e\x12\x18\n" +
+	"\x14ERROR_CODE_BAD_HELLO\x10\x0fB<Z:github.com/daemoneye/eventbus/proto/eventbus/v1;eventbusv1b\x06proto3"
 
 var (
 	file_eventbus_proto_rawDescOnce sync.Once

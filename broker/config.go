@@ -1,0 +1,142 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/daemoneye/eventbus/wire"
+)
+
+// Config holds the broker's limits and behaviour. The zero value of every
+// field means its default; DefaultConfig spells the defaults out.
+type Config struct {
+	// Wire is the frame format every client must match: CRC variant and
+	// maximum frame size.
+	Wire wire.Config
+
+	// MaxConnections bounds concurrent sessions. A further connection is
+	// answered with an error frame and closed.
+	MaxConnections int
+	// HandshakeTimeout bounds the time from accept to a complete Hello.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a session that sends nothing, not even a ping, for
+	// this long. Clients learn it in Welcome and ping at a third of it.
+	IdleTimeout time.Duration
+	// WriteTimeout closes a session whose socket accepts no bytes for this
+	// long.
+	WriteTimeout time.Duration
+
+	// MaxSubscriptions bounds the subscriptions of one session.
+	MaxSubscriptions int
+	// QueueMessages and QueueBytes bound each receiver's outbound queue.
+	// Events that do not fit are dropped for that receiver and counted.
+	QueueMessages int
+	QueueBytes    int
+	// RouteCacheSize bounds the number of topics whose routes are cached;
+	// negative disables the cache.
+	RouteCacheSize int
+
+	// LocalName is the client name the hosting program publishes under when
+	// it uses Broker.Publish.
+	LocalName string
+	// Version is reported to clients in Welcome.
+	Version string
+
+	// Privileged decides who may use privileged requests, such as listing
+	// every session's subscriptions. nil means a client whose kernel-reported
+	// uid is root or the broker's own uid.
+	Privileged func(Identity) bool
+
+	// Logger receives the broker's structured logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultMaxConnections   = 16
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultIdleTimeout      = 30 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultMaxSubscriptions = 1024
+	DefaultQueueMessages    = 8192
+	DefaultQueueBytes       = 16 << 20
+	DefaultRouteCacheSize   = 4096
+	DefaultLocalName        = "broker"
+	DefaultVersion          = "0.1.0"
+)
+
+// DefaultConfig returns the configuration a zero Config stands for.
+func DefaultConfig() Config {
+	return Config{}.withDefaults()
+}
+
+func (c Config) withDefaults() Config {
+	if c.Wire.MaxFrameSize == 0 {
+		c.Wire.MaxFrameSize = wire.DefaultMaxFrameSize
+	}
+	setDefault(&c.MaxConnections, DefaultMaxConnections)
+	setDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.MaxSubscriptions, DefaultMaxSubscriptions)
+	setDefault(&c.QueueMessages, DefaultQueueMessages)
+	setDefault(&c.QueueBytes, DefaultQueueBytes)
+	setDefault(&c.RouteCacheSize, DefaultRouteCacheSize)
+	setDefault(&c.LocalName, DefaultLocalName)
+	setDefault(&c.Version, DefaultVersion)
+	if c.Privileged == nil {
+		c.Privileged = sameUserOrRoot
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
+
+// Validate reports settings that cannot work; zero values are fine.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.Wire.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, v := range []struct {
+		name string
+		val  int64
+	}{
+		{"max connections", int64(c.MaxConnections)},
+		{"handshake timeout", int64(c.HandshakeTimeout)},
+		{"idle timeout", int64(c.IdleTimeout)},
+		{"write timeout", int64(c.WriteTimeout)},
+		{"max subscriptions", int64(c.MaxSubscriptions)},
+		{"queue messages", int64(c.QueueMessages)},
+		{"queue bytes", int64(c.QueueBytes)},
+	} {
+		if v.val < 0 {
+			errs = append(errs, fmt.Errorf("broker: %s must not be negative", v.name))
+		}
+	}
+	if c.IdleTimeout != 0 && c.IdleTimeout < 300*time.Millisecond {
+		errs = append(errs, fmt.Errorf("broker: idle timeout %v is below 300ms", c.IdleTimeout))
+	}
+	if c.QueueBytes != 0 && c.Wire.MaxFrameSize != 0 && c.QueueBytes < c.Wire.MaxFrameSize {
+		errs = append(errs, fmt.Errorf("broker: queue bytes %d smaller than one maximal frame (%d)", c.QueueBytes, c.Wire.MaxFrameSize))
+	}
+	return errors.Join(errs...)
+}
+
+func sameUserOrRoot(id Identity) bool {
+	if !id.HasCredentials {
+		return false
+	}
+	return id.Credentials.UID == 0 || int(id.Credentials.UID) == os.Geteuid()
+}

@@ -1,0 +1,19 @@
+// Package broker is the eventbus broker: it accepts local connections, runs
+// the handshake, keeps each session's subscriptions and routes every publish
+// to every matching subscription, in process or over a socket.
+//
+// A Broker is embeddable in any Go program. The hosting program (normally the
+// agent) gives it listeners with Serve, and can publish and subscribe in
+// process with Publish and Subscribe, without a socket. Shutdown stops it
+// gracefully.
+//
+// Routing is O(levels) through a topic.Index whose per-topic cache holds the
+// grouped receivers, so publishing to a topic seen before costs one map
+// lookup. A delivered event is encoded once; every socket receiver gets the
+// same bytes plus a small per-receiver suffix (wire.AppendDeliveryFrame).
+//
+// Each session owns a bounded outbound queue drained by one writer goroutine
+// that batches queued frames into few writes. A publisher never waits for a
+// receiver: when a receiver's queue is full the event is dropped for that
+// receiver only, counted, and reported to it in its next delivery.
+package broker

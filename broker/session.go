@@ -1,0 +1,340 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/daemoneye/eventbus/wire"
+
+	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
+)
+
+// maxPendingReplies bounds the control frames (acks, pongs, errors) queued
+// for one session. A client that keeps asking without reading hits it and is
+// closed.
+const maxPendingReplies = 1024
+
+// Flushing and buffer sizes of the session writer.
+const (
+	flushThreshold = 64 << 10
+	keepBufferCap  = 1 << 20
+)
+
+// session is one client connected over a socket. Its reader goroutine runs
+// the handshake and every request; its writer goroutine drains the outbound
+// queue.
+type session struct {
+	b    *Broker
+	conn net.Conn
+	rd   *wire.Reader
+	crc  wire.CRC
+	q    *queue
+
+	mu          sync.Mutex // guards id, established and subs
+	id          Identity
+	established bool
+	subs        map[uint32]*subscription
+	publisher   *pb.Publisher // set once by the handshake, read-only after
+
+	log        *slog.Logger
+	stopping   atomic.Bool // shutdown asked the reader to stop
+	dropping   atomic.Bool // in an episode of a full queue
+	writerDone chan struct{}
+
+	published, delivered, dropped atomic.Uint64
+}
+
+func newSession(b *Broker, conn net.Conn, id Identity) *session {
+	return &session{
+		b:          b,
+		conn:       conn,
+		rd:         wire.NewReader(conn, b.cfg.Wire),
+		crc:        b.cfg.Wire.CRC,
+		q:          newQueue(b.cfg.QueueMessages, b.cfg.QueueBytes, maxPendingReplies),
+		id:         id,
+		subs:       make(map[uint32]*subscription),
+		log:        b.log.With("session", id),
+		writerDone: make(chan struct{}),
+	}
+}
+
+// identity returns the session's identity once the handshake is complete.
+func (s *session) identity() (Identity, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id, s.established
+}
+
+// endCause says why a session ended, and what, if anything, to tell the peer.
+type endCause struct {
+	reason string    // short label for logs and statistics: closed, timeout, protocol, limit, shutdown, write
+	err    error     // the underlying error, if any
+	notice *pb.Error // sent to the peer before closing, if not nil
+}
+
+func (s *session) run() {
+	defer s.b.conns.Done()
+	go s.writeLoop()
+	cause := s.serve()
+	s.end(cause)
+}
+
+// serve runs the handshake and then every request until the session ends.
+func (s *session) serve() endCause {
+	if cause, ok := s.handshake(); !ok {
+		s.b.counters.handshakeFailed.Add(1)
+		return cause
+	}
+	env := new(pb.Envelope)
+	idle := s.b.cfg.IdleTimeout
+	for {
+		if err := s.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
+			return endCause{reason: "closed", err: err}
+		}
+		msg, err := s.rd.ReadFrame()
+		if err != nil {
+			return s.readFailed(err, fmt.Sprintf("no message for %v", idle))
+		}
+		if err := wire.DecodeEnvelope(msg, env); err != nil {
+			return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_FRAME, err)
+		}
+		if cause, ok := s.handle(env); !ok {
+			return cause
+		}
+	}
+}
+
+// readFailed classifies a failed frame read.
+func (s *session) readFailed(err error, timeoutMsg string) endCause {
+	if s.stopping.Load() {
+		return endCause{reason: "shutdown", notice: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_SHUTTING_DOWN, Message: "broker is shutting down", Fatal: true}}
+	}
+	var variant *wire.CRCVariantError
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+		return endCause{reason: "closed"}
+	case errors.As(err, &ne) && ne.Timeout():
+		return endCause{reason: "timeout", err: err, notice: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_TIMEOUT, Message: timeoutMsg, Fatal: true}}
+	case errors.As(err, &variant):
+		// Answer in the peer's variant so that it can read why.
+		s.crc = variant.Peer
+		return s.protocolError(pb.ErrorCode_ERROR_CODE_CRC_VARIANT, err)
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		return s.protocolError(pb.ErrorCode_ERROR_CODE_FRAME_TOO_LARGE, err)
+	case errors.Is(err, wire.ErrEmptyFrame), errors.Is(err, wire.ErrChecksum), errors.Is(err, wire.ErrTruncated):
+		return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_FRAME, err)
+	default:
+		return endCause{reason: "closed", err: err}
+	}
+}
+
+func (s *session) protocolError(code pb.ErrorCode, err error) endCause {
+	s.b.counters.protocolErrors.Add(1)
+	return endCause{reason: "protocol", err: err, notice: &pb.Error{Code: code, Message: err.Error(), Fatal: true}}
+}
+
+// handshake reads and answers the Hello.
+func (s *session) handshake() (endCause, bool) {
+	timeout := s.b.cfg.HandshakeTimeout
+	if err := s.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return endCause{reason: "closed", err: err}, false
+	}
+	msg, err := s.rd.ReadFrame()
+	if err != nil {
+		return s.readFailed(err, fmt.Sprintf("handshake not completed within %v", timeout)), false
+	}
+	env := new(pb.Envelope)
+	if err := wire.DecodeEnvelope(msg, env); err != nil {
+		return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_FRAME, err), false
+	}
+	hello := env.GetHello()
+	if hello == nil {
+		return s.protocolError(pb.ErrorCode_ERROR_CODE_UNEXPECTED_MESSAGE,
+			fmt.Errorf("broker: expected hello as the first message, got %s", kindName(env))), false
+	}
+	if hello.ProtocolVersion != wire.ProtocolVersion {
+		return s.protocolError(pb.ErrorCode_ERROR_CODE_PROTOCOL_VERSION,
+			fmt.Errorf("broker: client speaks protocol version %d, this broker speaks version %d", hello.ProtocolVersion, wire.ProtocolVersion)), false
+	}
+	if err := validateHello(hello); err != nil {
+		return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_HELLO, err), false
+	}
+
+	s.mu.Lock()
+	s.id.ClientName, s.id.InstanceID = hello.ClientName, hello.InstanceId
+	s.established = true
+	id := s.id
+	s.mu.Unlock()
+	s.publisher = &pb.Publisher{ClientName: id.ClientName, InstanceId: id.InstanceID, SessionId: id.SessionID}
+	s.log = s.b.log.With("session", id)
+	s.log.Info("session established", "client_version", hello.SoftwareVersion)
+
+	cfg := s.b.cfg
+	s.reply(&pb.Envelope{Kind: &pb.Envelope_Welcome{Welcome: &pb.Welcome{
+		ProtocolVersion:  wire.ProtocolVersion,
+		BrokerVersion:    cfg.Version,
+		SessionId:        id.SessionID,
+		MaxFrameSize:     uint32(cfg.Wire.MaxFrameSize),
+		MaxSubscriptions: uint32(cfg.MaxSubscriptions),
+		IdleTimeoutMs:    uint32(cfg.IdleTimeout / time.Millisecond),
+		PingIntervalMs:   uint32(cfg.IdleTimeout / 3 / time.Millisecond),
+	}}})
+	return endCause{}, true
+}
+
+// Limits on the claims in a Hello.
+const (
+	maxClientNameLen = 64
+	maxInstanceIDLen = 128
+)
+
+func validateHello(h *pb.Hello) error {
+	if h.ClientName == "" {
+		return errors.New("broker: hello has an empty client name")
+	}
+	if len(h.ClientName) > maxClientNameLen {
+		return fmt.Errorf("broker: client name longer than %d bytes", maxClientNameLen)
+	}
+	for i := 0; i < len(h.ClientName); i++ {
+		if c := h.ClientName[i]; !isNameByte(c) {
+			return fmt.Errorf("broker: client name %q has character %q; allowed are letters, digits, '.', '_' and '-'", h.ClientName, c)
+		}
+	}
+	if len(h.InstanceId) > maxInstanceIDLen {
+		return fmt.Errorf("broker: instance id longer than %d bytes", maxInstanceIDLen)
+	}
+	for i := 0; i < len(h.InstanceId); i++ {
+		if c := h.InstanceId[i]; c < 0x21 || c > 0x7e {
+			return fmt.Errorf("broker: instance id has a non-printable or non-ASCII byte at offset %d", i)
+		}
+	}
+	return nil
+}
+
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+// reply queues a control frame for the peer. A peer that lets replies pile
+// up is closed: it is not reading.
+func (s *session) reply(env *pb.Envelope) {
+	frame, err := s.crc.AppendEnvelope(nil, env)
+	if err != nil {
+		s.log.Error("cannot encode reply", "err", err)
+		return
+	}
+	if !s.q.pushControl(frame) {
+		s.log.Warn("closing session: it does not read its replies", "pending", maxPendingReplies)
+		s.conn.Close()
+	}
+}
+
+// end tears the session down: no more routing to it, tell the peer why if
+// there is something to tell, flush, close, forget.
+func (s *session) end(cause endCause) {
+	removed := s.dropSubscriptions()
+	if cause.notice != nil {
+		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: cause.notice}})
+	}
+	s.q.close()
+	<-s.writerDone
+	s.b.removeSession(s)
+
+	args := []any{"reason", cause.reason, "subscriptions_removed", removed,
+		"published", s.published.Load(), "delivered", s.delivered.Load(), "dropped", s.dropped.Load()}
+	if cause.err != nil {
+		args = append(args, "err", cause.err)
+	}
+	if cause.reason == "protocol" || cause.reason == "timeout" {
+		s.log.Warn("session ended", args...)
+	} else {
+		s.log.Info("session ended", args...)
+	}
+}
+
+// dropSubscriptions removes every subscription of the session from routing.
+func (s *session) dropSubscriptions() int {
+	s.mu.Lock()
+	subs := s.subs
+	s.subs = nil
+	s.mu.Unlock()
+	for _, sub := range subs {
+		s.b.index.Remove(sub.filter, sub)
+	}
+	return len(subs)
+}
+
+// shutdown asks the session to end because the broker is stopping: the
+// reader wakes up at once and the writer flushes what is queued.
+func (s *session) shutdown() {
+	s.stopping.Store(true)
+	_ = s.conn.SetReadDeadline(time.Now())
+}
+
+// abort closes the connection without flushing.
+func (s *session) abort() { s.conn.Close() }
+
+// Reasons a connection is refused before it becomes a session.
+var (
+	refuseTooMany      = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_TOO_MANY_CONNECTIONS, Message: "broker: too many connections", Fatal: true}
+	refuseShuttingDown = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_SHUTTING_DOWN, Message: "broker: shutting down", Fatal: true}
+)
+
+// refuseWriteTimeout bounds how long a refused peer may hold the refusal.
+const refuseWriteTimeout = time.Second
+
+// refuse tells the peer why it is not admitted and closes the connection,
+// without holding up the accept loop.
+func (s *session) refuse(why *pb.Error) {
+	go func() {
+		defer s.conn.Close()
+		frame, err := s.crc.AppendEnvelope(nil, &pb.Envelope{Kind: &pb.Envelope_Error{Error: why}})
+		if err != nil {
+			return
+		}
+		_ = s.conn.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+		if _, err := s.conn.Write(frame); err != nil {
+			s.log.Debug("refusal not delivered", "err", err)
+		}
+	}()
+}
+
+// enqueue implements receiver.
+func (s *session) enqueue(ev *event, sids []uint32) bool {
+	switch s.q.pushEvent(ev, sids) {
+	case pushed:
+		return true
+	case pushedAfterGap:
+		if s.dropping.CompareAndSwap(true, false) {
+			s.log.Info("receiver caught up", "dropped_total", s.dropped.Load())
+		}
+		return true
+	case droppedFull:
+		s.dropped.Add(1)
+		s.b.counters.dropped.Add(1)
+		if s.dropping.CompareAndSwap(false, true) {
+			msgs, bytes := s.q.depth()
+			s.log.Warn("receiver queue full: dropping events for this session",
+				"queued_messages", msgs, "queued_bytes", bytes,
+				"limit_messages", s.b.cfg.QueueMessages, "limit_bytes", s.b.cfg.QueueBytes)
+		}
+	}
+	return false
+}
+
+// needsFrame implements receiver.
+func (s *session) needsFrame() bool { return true }
+
+func kindName(env *pb.Envelope) string {
+	if k := env.ProtoReflect().WhichOneof(env.ProtoReflect().Descriptor().Oneofs().ByName("kind")); k != nil {
+		return string(k.Name())
+	}
+	return "nothing"
+}

@@ -1,0 +1,106 @@
+package broker
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// counters are the broker-wide statistics, updated lock-free.
+type counters struct {
+	accepted        atomic.Uint64
+	refusedFull     atomic.Uint64
+	handshakeFailed atomic.Uint64
+	protocolErrors  atomic.Uint64
+	published       atomic.Uint64
+	routed          atomic.Uint64 // events queued to a receiver
+	dropped         atomic.Uint64 // events a full receiver queue lost
+	badPublishes    atomic.Uint64
+	slowDisconnects atomic.Uint64
+}
+
+// Stats is a snapshot of the broker's counters.
+type Stats struct {
+	// Sessions is the number of connected sessions.
+	Sessions int
+	// Accepted counts every accepted connection, refused ones included.
+	Accepted uint64
+	// RefusedTooMany counts connections refused at the connection limit.
+	RefusedTooMany uint64
+	// HandshakeFailed counts connections that never completed a handshake.
+	HandshakeFailed uint64
+	// ProtocolErrors counts sessions closed for a malformed frame or a
+	// message out of place.
+	ProtocolErrors uint64
+	// Published counts accepted publishes; BadPublishes refused ones.
+	Published    uint64
+	BadPublishes uint64
+	// Routed counts events queued to receivers (one per receiving session);
+	// Dropped counts those lost to a full receiver queue.
+	Routed  uint64
+	Dropped uint64
+	// Subscriptions is the number of live subscriptions.
+	Subscriptions int
+	// RouteCache reports the topic index's route cache.
+	RouteCacheHits, RouteCacheMisses uint64
+	RouteCacheSize                   int
+}
+
+// Stats returns a snapshot of the broker's counters.
+func (b *Broker) Stats() Stats {
+	b.mu.Lock()
+	n := len(b.sessions)
+	b.mu.Unlock()
+	is := b.index.Stats()
+	c := &b.counters
+	return Stats{
+		Sessions:         n,
+		Accepted:         c.accepted.Load(),
+		RefusedTooMany:   c.refusedFull.Load(),
+		HandshakeFailed:  c.handshakeFailed.Load(),
+		ProtocolErrors:   c.protocolErrors.Load(),
+		Published:        c.published.Load(),
+		BadPublishes:     c.badPublishes.Load(),
+		Routed:           c.routed.Load(),
+		Dropped:          c.dropped.Load(),
+		Subscriptions:    b.index.Count(),
+		RouteCacheHits:   is.Hits,
+		RouteCacheMisses: is.Misses,
+		RouteCacheSize:   is.Size,
+	}
+}
+
+// limitLog logs a broker-wide limit once when it is first hit and once when
+// the episode ends, however often it is hit in between.
+type limitLog struct {
+	log    *slog.Logger
+	mu     sync.Mutex
+	active map[string]bool
+}
+
+const limitConnections = "max_connections"
+
+func (l *limitLog) hit(limit, msg string, args ...any) {
+	l.mu.Lock()
+	first := !l.active[limit]
+	if first {
+		if l.active == nil {
+			l.active = make(map[string]bool)
+		}
+		l.active[limit] = true
+	}
+	l.mu.Unlock()
+	if first {
+		l.log.Warn(msg, append([]any{"limit", limit}, args...)...)
+	}
+}
+
+func (l *limitLog) clear(limit, msg string, args ...any) {
+	l.mu.Lock()
+	was := l.active[limit]
+	delete(l.active, limit)
+	l.mu.Unlock()
+	if was {
+		l.log.Info(msg, append([]any{"limit", limit}, args...)...)
+	}
+}

@@ -1,0 +1,72 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
+)
+
+// Errors returned by the client. Failures wrap one of them.
+var (
+	// ErrNotConnected: the connection to the broker is gone; the error
+	// also wraps the reason it ended.
+	ErrNotConnected = errors.New("client: not connected")
+	// ErrClosed: Close was called.
+	ErrClosed = errors.New("client: closed")
+	// ErrRefused: the broker refused a request; errors.As gives the
+	// *BrokerError with its code and reason.
+	ErrRefused = errors.New("client: refused by the broker")
+	// ErrFrameTooLarge: the message does not fit the broker's frame limit.
+	ErrFrameTooLarge = errors.New("client: message exceeds the maximum frame size")
+	// ErrBadTopic: the topic name is invalid (checked before sending).
+	ErrBadTopic = errors.New("client: invalid topic")
+	// ErrBadFilter: the subscription filter is invalid (checked before sending).
+	ErrBadFilter = errors.New("client: invalid filter")
+	// ErrNoReply: the broker did not answer a request in time.
+	ErrNoReply = errors.New("client: no reply from the broker")
+)
+
+// BrokerError is an error reported by the broker: a refused handshake,
+// subscription or publish, or the reason it closed the connection.
+type BrokerError struct {
+	Code    pb.ErrorCode
+	Message string
+	// Topic is the topic or filter concerned, when there is one.
+	Topic string
+	// Fatal is true when the broker closed the connection after it.
+	Fatal bool
+}
+
+func (e *BrokerError) Error() string {
+	if e.Topic != "" {
+		return fmt.Sprintf("client: broker refused %q: %s (%s)", e.Topic, e.Message, codeName(e.Code))
+	}
+	return fmt.Sprintf("client: broker: %s (%s)", e.Message, codeName(e.Code))
+}
+
+// Is makes every BrokerError match ErrRefused.
+func (e *BrokerError) Is(target error) bool { return target == ErrRefused }
+
+func brokerError(e *pb.Error) *BrokerError {
+	return &BrokerError{Code: e.Code, Message: e.Message, Topic: e.Topic, Fatal: e.Fatal}
+}
+
+// codeName turns ERROR_CODE_NOT_AUTHORIZED into "not authorized".
+func codeName(c pb.ErrorCode) string {
+	name := c.String()
+	const prefix = "ERROR_CODE_"
+	if len(name) > len(prefix) && name[:len(prefix)] == prefix {
+		name = name[len(prefix):]
+	}
+	b := []byte(name)
+	for i, ch := range b {
+		switch {
+		case ch == '_':
+			b[i] = ' '
+		case ch >= 'A' && ch <= 'Z':
+			b[i] = ch + ('a' - 'A')
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/daemoneye/eventbus/client"
+	"github.com/daemoneye/eventbus/wire"
+)
+
+// connFlags are the flags every command that talks to a broker takes.
+type connFlags struct {
+	socket  string
+	name    string
+	crc     wire.CRC
+	timeout time.Duration
+	verbose bool
+}
+
+func (f *connFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.socket, "socket", "", "broker endpoint (default: the platform default endpoint)")
+	fs.StringVar(&f.name, "name", "ebctl", "client name to claim")
+	fs.TextVar(&f.crc, "crc", wire.CRCIEEE, "frame checksum: ieee or castagnoli (must match the broker)")
+	fs.DurationVar(&f.timeout, "connect-timeout", 5*time.Second, "time allowed to connect and for each answer")
+	fs.BoolVar(&f.verbose, "v", false, "log client diagnostics to stderr")
+}
+
+func (f *connFlags) dial(ctx context.Context, stderr io.Writer, onError func(error)) (*client.Client, error) {
+	level := slog.LevelError + 1 // quiet: failures reach the user as errors
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	return client.Dial(ctx, client.Options{
+		Endpoint:       f.socket,
+		Name:           f.name,
+		Wire:           wire.Config{CRC: f.crc},
+		ConnectTimeout: f.timeout,
+		ReplyTimeout:   f.timeout,
+		OnError:        onError,
+		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	})
+}
+
+// parseInterleaved parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func newFlagSet(name, argsUsage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("ebctl "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: ebctl %s [flags] %s\n\nflags:\n", name, argsUsage)
+		fs.PrintDefaults()
+	}
+	return fs
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/daemoneye/eventbus/client"
+
+	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
+)
+
+// tagFlags collects repeated -tag key=value flags.
+type tagFlags map[string]string
+
+func (t tagFlags) String() string { return fmt.Sprint(map[string]string(t)) }
+
+func (t tagFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("tag %q: want key=value", s)
+	}
+	t[k] = v
+	return nil
+}
+
+// maxStdinLine bounds one line of "pub -" input; the broker's frame limit
+// applies on top.
+const maxStdinLine = 1 << 20
+
+func runPub(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet("pub", "TOPIC [PAYLOAD | -]", env.stderr)
+	var cf connFlags
+	cf.bind(fs)
+	corrID := fs.String("correlation-id", "", "correlation id to attach")
+	stage := fs.String("stage", "", "workflow stage to attach")
+	tags := tagFlags{}
+	fs.Var(tags, "tag", "`key=value` tag to attach (repeatable)")
+	quiet := fs.Bool("q", false, "do not report how many receivers got each event")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		fs.Usage()
+		return fmt.Errorf("%w: pub needs TOPIC and at most one PAYLOAD", errUsage)
+	}
+	var opts []client.PublishOption
+	if *corrID != "" || *stage != "" || len(tags) > 0 {
+		opts = append(opts, client.WithCorrelation(&pb.Correlation{CorrelationId: *corrID, WorkflowStage: *stage, Tags: tags}))
+	}
+	c, err := cf.dial(ctx, env.stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	name := pos[0]
+	publish := func(payload []byte) error {
+		n, err := c.PublishConfirmed(ctx, name, payload, opts...)
+		if err != nil {
+			return err
+		}
+		if !*quiet {
+			fmt.Fprintf(env.stderr, "published to %s: %d receiver(s)\n", name, n)
+		}
+		return nil
+	}
+	if len(pos) == 1 {
+		return publish(nil)
+	}
+	if pos[1] != "-" {
+		return publish([]byte(pos[1]))
+	}
+	sc := bufio.NewScanner(env.stdin)
+	sc.Buffer(make([]byte, 64<<10), maxStdinLine)
+	for sc.Scan() {
+		if err := publish(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading stdin: %w", err)
+	}
+	return nil
+}
+
+func runSubs(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet("subs", "", env.stderr)
+	var cf connFlags
+	cf.bind(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: subs takes no arguments", errUsage)
+	}
+	c, err := cf.dial(ctx, env.stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sessions, err := c.ListSubscriptions(ctx, true)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(env.stdout)
+	fmt.Fprintf(w, "%-8s %-20s %-28s %-6s %s\n", "SESSION", "NAME", "INSTANCE", "SUB", "FILTER")
+	for _, s := range sessions {
+		if s.SessionId == c.SessionID() {
+			continue // ebctl's own session has nothing to show
+		}
+		if len(s.Subscriptions) == 0 {
+			fmt.Fprintf(w, "%-8d %-20s %-28s %-6s %s\n", s.SessionId, s.ClientName, s.InstanceId, "-", "-")
+		}
+		for _, sub := range s.Subscriptions {
+			fmt.Fprintf(w, "%-8d %-20s %-28s %-6d %s\n", s.SessionId, s.ClientName, s.InstanceId, sub.SubscriptionId, sub.Filter)
+		}
+	}
+	return w.Flush()
+}

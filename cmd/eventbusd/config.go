@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/daemoneye/eventbus/broker"
+	"github.com/daemoneye/eventbus/transport"
+	"github.com/daemoneye/eventbus/wire"
+)
+
+// config is everything eventbusd can be told, from its TOML file and flags.
+// Field names are the TOML keys; zero values mean the broker's defaults.
+type config struct {
+	Socket      string `toml:"socket"`
+	SocketMode  string `toml:"socket_mode"`
+	SocketGroup string `toml:"socket_group"`
+
+	MaxFrameSize int      `toml:"max_frame_size"`
+	CRC          wire.CRC `toml:"crc"`
+
+	MaxConnections   int           `toml:"max_connections"`
+	HandshakeTimeout time.Duration `toml:"handshake_timeout"`
+	IdleTimeout      time.Duration `toml:"idle_timeout"`
+	WriteTimeout     time.Duration `toml:"write_timeout"`
+	MaxSubscriptions int           `toml:"max_subscriptions"`
+	QueueMessages    int           `toml:"queue_messages"`
+	QueueBytes       int           `toml:"queue_bytes"`
+
+	LogLevel  string `toml:"log_level"`
+	LogFormat string `toml:"log_format"`
+}
+
+func defaultConfig() config {
+	d := broker.DefaultConfig()
+	return config{
+		Socket:           transport.DefaultEndpoint(),
+		SocketMode:       "0600",
+		MaxFrameSize:     d.Wire.MaxFrameSize,
+		CRC:              d.Wire.CRC,
+		MaxConnections:   d.MaxConnections,
+		HandshakeTimeout: d.HandshakeTimeout,
+		IdleTimeout:      d.IdleTimeout,
+		WriteTimeout:     d.WriteTimeout,
+		MaxSubscriptions: d.MaxSubscriptions,
+		QueueMessages:    d.QueueMessages,
+		QueueBytes:       d.QueueBytes,
+		LogLevel:         "info",
+		LogFormat:        "text",
+	}
+}
+
+// loadFile overlays the TOML file at path onto c. Unknown keys are errors:
+// a misspelt limit must not silently fall back to its default.
+func (c *config) loadFile(path string) error {
+	md, err := toml.DecodeFile(path, c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return fmt.Errorf("config %s: line %d: %s", path, perr.Position.Line, perr.Message)
+		}
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+// bindFlags defines a flag for every setting, writing into c.
+func (c *config) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Socket, "socket", c.Socket, "socket `path` to listen on")
+	fs.StringVar(&c.SocketMode, "socket-mode", c.SocketMode, "socket file permissions, octal (0600, or 0660 with -socket-group)")
+	fs.StringVar(&c.SocketGroup, "socket-group", c.SocketGroup, "group `name or gid` given to the socket file")
+	fs.IntVar(&c.MaxFrameSize, "max-frame-size", c.MaxFrameSize, "largest message in bytes")
+	fs.TextVar(&c.CRC, "crc", c.CRC, "frame checksum: ieee or castagnoli")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "concurrent sessions")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "time allowed for a client's hello")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close a session silent this long")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "close a session whose socket blocks this long")
+	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "subscriptions per session")
+	fs.IntVar(&c.QueueMessages, "queue-messages", c.QueueMessages, "events queued per receiver before dropping")
+	fs.IntVar(&c.QueueBytes, "queue-bytes", c.QueueBytes, "bytes queued per receiver before dropping")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+}
+
+func (c *config) socketMode() (os.FileMode, error) {
+	m, err := strconv.ParseUint(c.SocketMode, 8, 32)
+	if err != nil || m&^0o777 != 0 {
+		return 0, fmt.Errorf("socket mode %q: want octal permission bits such as 0600", c.SocketMode)
+	}
+	if m&0o007 != 0 {
+		return 0, fmt.Errorf("socket mode %s would let every local user connect; use 0600, or 0660 with a socket group", c.SocketMode)
+	}
+	return os.FileMode(m), nil
+}
+
+func (c *config) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+	}
+}
+
+func (c *config) brokerConfig(log *slog.Logger) broker.Config {
+	return broker.Config{
+		Wire:             wire.Config{CRC: c.CRC, MaxFrameSize: c.MaxFrameSize},
+		MaxConnections:   c.MaxConnections,
+		HandshakeTimeout: c.HandshakeTimeout,
+		IdleTimeout:      c.IdleTimeout,
+		WriteTimeout:     c.WriteTimeout,
+		MaxSubscriptions: c.MaxSubscriptions,
+		QueueMessages:    c.QueueMessages,
+		QueueBytes:       c.QueueBytes,
+		LocalName:        "eventbusd",
+		Logger:           log,
+	}
+}

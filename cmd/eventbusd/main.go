@@ -1,0 +1,118 @@
+// Command eventbusd runs the eventbus broker on a local socket.
+//
+// With no arguments it listens on the default endpoint with the built-in
+// defaults. Settings come from an optional TOML file (-config) and flags,
+// flags winning. SIGINT and SIGTERM shut it down cleanly and remove its
+// socket. See docs/operations.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/daemoneye/eventbus/broker"
+	"github.com/daemoneye/eventbus/transport"
+)
+
+// shutdownGrace bounds how long a clean shutdown waits for queues to drain.
+const shutdownGrace = 5 * time.Second
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "eventbusd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	cfg, printConfig, err := parseArgs(args)
+	if err != nil {
+		return err
+	}
+	if printConfig {
+		return toml.NewEncoder(stdout).Encode(cfg)
+	}
+	log, err := cfg.logger()
+	if err != nil {
+		return err
+	}
+	mode, err := cfg.socketMode()
+	if err != nil {
+		return err
+	}
+	b, err := broker.New(cfg.brokerConfig(log))
+	if err != nil {
+		return err
+	}
+	ln, err := transport.Listen(cfg.Socket, &transport.ListenConfig{SocketMode: mode, Group: cfg.SocketGroup})
+	if err != nil {
+		return err
+	}
+	log.Info("eventbusd listening", "socket", cfg.Socket, "pid", os.Getpid(), "crc", cfg.CRC, "max_connections", cfg.MaxConnections)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- b.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err = b.Shutdown(sctx)
+	if serr := <-served; !errors.Is(serr, broker.ErrClosed) {
+		log.Warn("listener ended with an error", "err", serr)
+	}
+	st := b.Stats()
+	log.Info("stopped", "published", st.Published, "routed", st.Routed, "dropped", st.Dropped, "sessions_total", st.Accepted)
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// parseArgs builds the configuration: defaults, then the file, then the
+// flags that were given.
+func parseArgs(args []string) (config, bool, error) {
+	fs := flag.NewFlagSet("eventbusd", flag.ContinueOnError)
+	configPath := fs.String("config", "", "TOML configuration `file`")
+	printConfig := fs.Bool("print-config", false, "print the effective configuration as TOML and exit")
+	flagCfg := defaultConfig()
+	flagCfg.bindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return config{}, false, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, false, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	cfg := defaultConfig()
+	if *configPath != "" {
+		if err := cfg.loadFile(*configPath); err != nil {
+			return config{}, false, err
+		}
+	}
+	// Re-apply only the flags that were set, over the file's values.
+	overlay := flag.NewFlagSet("overlay", flag.ContinueOnError)
+	cfg.bindFlags(overlay)
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "config" || f.Name == "print-config" || err != nil {
+			return
+		}
+		err = overlay.Set(f.Name, f.Value.String())
+	})
+	return cfg, *printConfig, err
+}
