@@ -85,14 +85,19 @@ type printer struct {
 	n      int
 	done   chan struct{}
 	err    error
+	// last is the message printed last. The client calls the handler once
+	// per matching subscription, in a row, with the same *Message; ebctl
+	// prints each event once.
+	last *client.Message
 }
 
 func (p *printer) print(m *client.Message) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.limit > 0 && p.n >= p.limit {
+	if m == p.last || p.limit > 0 && p.n >= p.limit {
 		return
 	}
+	p.last = m
 	if p.json {
 		p.err = errors.Join(p.err, json.NewEncoder(p.w).Encode(jsonMessage(m, p.decode)))
 	} else {
