@@ -2,11 +2,10 @@ module github.com/daemoneye/eventbus
 
 go 1.24.0
 
-require google.golang.org/protobuf v1.36.12
-
 require (
-	github.com/BurntSushi/toml v1.6.0 // indirect
-	golang.org/x/sys v0.40.0 // indirect
+	github.com/BurntSushi/toml v1.6.0
+	golang.org/x/sys v0.40.0
+	google.golang.org/protobuf v1.36.12
 )
 
 tool google.golang.org/protobuf/cmd/protoc-gen-go

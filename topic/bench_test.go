@@ -137,7 +137,7 @@ func fixture(n int) *benchFixture {
 }
 
 func (fx *benchFixture) index(opts IndexOptions) *Index[int, []int] {
-	x := NewIndex(func(m []int) []int { return m }, opts)
+	x := NewIndex(func(_ string, m []int) []int { return m }, opts)
 	for i, f := range fx.filters {
 		x.Insert(f, i)
 	}

@@ -43,7 +43,7 @@ func (n *naiveIndex) match(name string) []int {
 	return out
 }
 
-func sortedInts(m []int) []int {
+func sortedInts(_ string, m []int) []int {
 	slices.Sort(m)
 	return m
 }

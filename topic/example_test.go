@@ -57,7 +57,7 @@ func ExampleCollectorTaskTopic() {
 func ExampleIndex() {
 	// The route here is the sorted, deduplicated subscriber names; the broker
 	// compiles something richer.
-	idx := topic.NewIndex(func(subs []string) []string {
+	idx := topic.NewIndex(func(_ string, subs []string) []string {
 		slices.Sort(subs)
 		return slices.Compact(subs)
 	}, topic.IndexOptions{})

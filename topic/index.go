@@ -37,7 +37,7 @@ type IndexStats struct {
 // constant time, by advancing a generation number that cached routes are
 // stamped with.
 type Index[V comparable, R any] struct {
-	compile   func(matches []V) R // immutable
+	compile   func(name string, matches []V) R // immutable
 	cacheSize int                 // immutable; 0 when the cache is disabled
 
 	mu        sync.RWMutex
@@ -53,14 +53,14 @@ type Index[V comparable, R any] struct {
 
 // NewIndex returns an empty index that builds routes with compile.
 //
-// compile receives the values whose filters match a name: a fresh slice that
+// compile receives a name and the values whose filters match it: a fresh slice that
 // compile may keep, or nil when nothing matches. A value inserted under two
 // filters that both match appears twice; compile should deduplicate if that
 // matters. compile runs without the index's lock held, possibly concurrently
 // with itself and more than once for the same name, so it may call back into
 // the index. The routes it returns may be handed to many callers of Match at
 // once and must be treated as read-only.
-func NewIndex[V comparable, R any](compile func(matches []V) R, opts IndexOptions) *Index[V, R] {
+func NewIndex[V comparable, R any](compile func(name string, matches []V) R, opts IndexOptions) *Index[V, R] {
 	if compile == nil {
 		panic("topic: NewIndex called with a nil compile function")
 	}
@@ -137,12 +137,20 @@ func (x *Index[V, R]) Match(name string) R {
 	x.mu.RUnlock()
 	x.misses.Add(1)
 
-	route := x.compile(matches)
+	route := x.compile(name, matches)
 	x.store(name, route, gen)
 	return route
 }
 
 // Count returns the number of (filter, value) pairs in the index.
+// Invalidate makes every cached route stale, for when something compile
+// depends on, other than the index's contents, has changed.
+func (x *Index[V, R]) Invalidate() {
+	x.mu.Lock()
+	x.gen++
+	x.mu.Unlock()
+}
+
 func (x *Index[V, R]) Count() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()

@@ -12,7 +12,7 @@ import (
 var noCache = IndexOptions{CacheSize: -1}
 
 // sortedRoute is a compile function that makes results comparable.
-func sortedRoute(matches []string) []string {
+func sortedRoute(_ string, matches []string) []string {
 	slices.Sort(matches)
 	return matches
 }
@@ -223,11 +223,11 @@ func TestIndexDoesNotCacheOutdatedRoute(t *testing.T) {
 	var x *Index[string, []string]
 	late := MustParseFilter("a.+")
 	var calls atomic.Int32
-	x = NewIndex(func(m []string) []string {
+	x = NewIndex(func(_ string, m []string) []string {
 		if calls.Add(1) == 1 {
 			x.Insert(late, "late")
 		}
-		return sortedRoute(m)
+		return sortedRoute("", m)
 	}, IndexOptions{})
 	x.Insert(MustParseFilter("a.b"), "early")
 
@@ -305,7 +305,7 @@ func TestIndexCacheHitDoesNotAllocate(t *testing.T) {
 
 func TestIndexCompileGetsFreshSlice(t *testing.T) {
 	var got [][]string
-	x := NewIndex(func(m []string) int { got = append(got, m); return len(m) }, noCache)
+	x := NewIndex(func(_ string, m []string) int { got = append(got, m); return len(m) }, noCache)
 	if n := x.Match("a"); n != 0 || got[0] != nil {
 		t.Errorf("no match: compile got %q", got[0])
 	}
@@ -403,5 +403,23 @@ func testIndexConcurrent(t *testing.T, opts IndexOptions) {
 	}
 	for _, name := range names {
 		checkMatch(t, x, name, "stable")
+	}
+}
+
+func TestInvalidateRecompiles(t *testing.T) {
+	calls := 0
+	x := NewIndex(func(name string, m []string) string { calls++; return name }, IndexOptions{})
+	x.Insert(MustParseFilter("a.#"), "s")
+	if got := x.Match("a.b"); got != "a.b" {
+		t.Fatalf("compile got name %q", got)
+	}
+	x.Match("a.b")
+	if calls != 1 {
+		t.Fatalf("second match should hit the cache; compile ran %d times", calls)
+	}
+	x.Invalidate()
+	x.Match("a.b")
+	if calls != 2 {
+		t.Fatalf("after Invalidate the route must be recompiled; compile ran %d times", calls)
 	}
 }

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daemoneye/eventbus/broker"
+	"github.com/daemoneye/eventbus/wire"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "eventbusd.toml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaultsMatchBroker(t *testing.T) {
+	cfg, _, err := parseArgs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := broker.DefaultConfig()
+	bc := cfg.brokerConfig(nil)
+	if bc.Wire.MaxFrameSize != wire.DefaultMaxFrameSize || bc.MaxConnections != d.MaxConnections ||
+		bc.HandshakeTimeout != d.HandshakeTimeout || bc.IdleTimeout != d.IdleTimeout || bc.WriteTimeout != d.WriteTimeout {
+		t.Fatalf("daemon defaults %+v differ from broker defaults %+v", bc, d)
+	}
+	if cfg.SocketMode != "0600" || cfg.CRC != wire.CRCIEEE {
+		t.Fatalf("socket mode %s crc %s", cfg.SocketMode, cfg.CRC)
+	}
+}
+
+func TestFileThenFlags(t *testing.T) {
+	path := writeConfig(t, `
+socket = "/tmp/x/bus.sock"
+crc = "castagnoli"
+idle_timeout = "45s"
+max_connections = 4
+`)
+	cfg, _, err := parseArgs([]string{"-config", path, "-max-connections", "8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Socket != "/tmp/x/bus.sock" || cfg.CRC != wire.CRCCastagnoli || cfg.IdleTimeout != 45*time.Second {
+		t.Fatalf("file values not applied: %+v", cfg)
+	}
+	if cfg.MaxConnections != 8 {
+		t.Fatalf("flag should win over the file: max_connections = %d", cfg.MaxConnections)
+	}
+	if cfg.WriteTimeout != broker.DefaultWriteTimeout {
+		t.Fatalf("unset keys keep their defaults: write_timeout = %v", cfg.WriteTimeout)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		name, body, want string
+	}{
+		{"unknown key", "max_conections = 3\n", "unknown keys: max_conections"},
+		{"syntax error names the line", "socket = \"/x\"\nmax_connections = = 3\n", "line 2"},
+		{"bad crc", "crc = \"md5\"\n", "unknown CRC variant"},
+		{"bad duration", "idle_timeout = \"soon\"\n", "idle_timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := parseArgs([]string{"-config", writeConfig(t, tc.body)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSocketModeRefusesWorldAccess(t *testing.T) {
+	for mode, ok := range map[string]bool{"0600": true, "0660": true, "0666": false, "0606": false, "rw": false, "01600": false} {
+		c := config{SocketMode: mode}
+		_, err := c.socketMode()
+		if (err == nil) != ok {
+			t.Errorf("socket mode %s: err=%v, want ok=%v", mode, err, ok)
+		}
+	}
+}
+
+func TestPrintConfigIsAValidConfigFile(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"-print-config", "-max-connections", "7", "-crc", "castagnoli"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := parseArgs([]string{"-config", writeConfig(t, out.String())})
+	if err != nil {
+		t.Fatalf("printed config does not load: %v\n%s", err, out.String())
+	}
+	if cfg.MaxConnections != 7 || cfg.CRC != wire.CRCCastagnoli {
+		t.Fatalf("round trip lost values: %+v\n%s", cfg, out.String())
+	}
+}
+
+func TestLoggerSettings(t *testing.T) {
+	for _, c := range []config{{LogLevel: "loud", LogFormat: "text"}, {LogLevel: "info", LogFormat: "xml"}} {
+		if _, err := c.logger(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	c := config{LogLevel: "debug", LogFormat: "json"}
+	if _, err := c.logger(); err != nil {
+		t.Fatal(err)
+	}
+}
