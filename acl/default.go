@@ -1,0 +1,70 @@
+package acl
+
+import "github.com/daemoneye/eventbus/topic"
+
+// Names of the built-in principals.
+const (
+	AgentName    = "daemoneye-agent"
+	OperatorName = "ebctl"
+)
+
+// collectorKinds maps each collector's client name to the kind that names
+// its event namespace and task topic.
+var collectorKinds = []struct{ name, kind string }{
+	{"procmond", "process"},
+	{"netmond", "network"},
+	{"fsmond", "filesystem"},
+	{"perfmond", "performance"},
+}
+
+// DefaultPrincipals returns the built-in roles, claimable by the given uids
+// (typically root and the broker's own user):
+//
+//   - daemoneye-agent publishes control.#, subscribes events.# and
+//     control.health.#, and may use admin requests.
+//   - procmond, netmond, fsmond and perfmond each publish their own
+//     events.<kind>.# plus control.health.heartbeat and control.health.status,
+//     and subscribe control.collector.lifecycle, control.collector.config and
+//     control.collector.task.<kind>.
+//   - ebctl, the operator's tool, may watch everything (# and $SYS.#) and
+//     publish nothing.
+func DefaultPrincipals(uids ...uint32) []*Principal {
+	f := topic.MustParseFilter
+	ps := []*Principal{
+		{
+			Name:      AgentName,
+			UIDs:      uids,
+			Publish:   Rules{Allow: []topic.Filter{f("control.#")}},
+			Subscribe: Rules{Allow: []topic.Filter{f("events.#"), f("control.health.#")}},
+			Admin:     true,
+		},
+		{
+			Name:      OperatorName,
+			UIDs:      uids,
+			Subscribe: Rules{Allow: []topic.Filter{f("#"), f(topic.SysPrefix + ".#")}},
+		},
+	}
+	for _, c := range collectorKinds {
+		ps = append(ps, &Principal{
+			Name: c.name,
+			UIDs: uids,
+			Publish: Rules{Allow: []topic.Filter{
+				f("events." + c.kind + ".#"), f(topic.ControlHealthHeartbeat), f(topic.ControlHealthStatus),
+			}},
+			Subscribe: Rules{Allow: []topic.Filter{
+				f(topic.ControlCollectorLifecycle), f(topic.ControlCollectorConfig), f(topic.CollectorTaskTopic(c.kind)),
+			}},
+		})
+	}
+	return ps
+}
+
+// Default returns the built-in policy with DefaultPrincipals(uids...). It
+// panics when uids is empty: such a policy would admit nobody.
+func Default(uids ...uint32) *Policy {
+	p, err := New("built-in default", DefaultPrincipals(uids...)...)
+	if err != nil {
+		panic("acl: built-in policy is invalid: " + err.Error())
+	}
+	return p
+}
