@@ -46,7 +46,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		&acl.Principal{Name: "fine", UIDs: []uint32{1}},
 		&acl.Principal{Name: "exe", UIDs: []uint32{1}, Executables: []string{"procmond"}},
 		&acl.Principal{Name: "fine", UIDs: []uint32{2}},
-		&acl.Principal{Name: "sys", GIDs: []uint32{1}, Publish: acl.Rules{Deny: []topic.Filter{topic.MustParseFilter("$SYS.x")}}},
+		&acl.Principal{Name: "sys", GIDs: []uint32{1}, Publish: acl.Rules{Allow: []topic.Filter{topic.MustParseFilter("$SYS.x")}}},
 	)
 	if err == nil {
 		t.Fatal("New accepted four broken principals")
