@@ -128,10 +128,22 @@ func (c Config) Validate() error {
 	if c.IdleTimeout != 0 && c.IdleTimeout < 300*time.Millisecond {
 		errs = append(errs, fmt.Errorf("broker: idle timeout %v is below 300ms", c.IdleTimeout))
 	}
-	if c.QueueBytes != 0 && c.Wire.MaxFrameSize != 0 && c.QueueBytes < c.Wire.MaxFrameSize {
-		errs = append(errs, fmt.Errorf("broker: queue bytes %d smaller than one maximal frame (%d)", c.QueueBytes, c.Wire.MaxFrameSize))
+	// Zero values stand for their defaults here too: a queue smaller than
+	// one maximal frame drops every large event.
+	if d := c.withSizeDefaults(); d.QueueBytes < d.Wire.MaxFrameSize {
+		errs = append(errs, fmt.Errorf("broker: queue bytes %d smaller than one maximal frame (%d)", d.QueueBytes, d.Wire.MaxFrameSize))
 	}
 	return errors.Join(errs...)
+}
+
+// withSizeDefaults fills in the default queue bytes and maximum frame size
+// only, for Validate to compare the values in force.
+func (c Config) withSizeDefaults() Config {
+	if c.Wire.MaxFrameSize == 0 {
+		c.Wire.MaxFrameSize = wire.DefaultMaxFrameSize
+	}
+	setDefault(&c.QueueBytes, DefaultQueueBytes)
+	return c
 }
 
 func sameUserOrRoot(id Identity) bool {

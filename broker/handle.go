@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -57,9 +58,16 @@ func (s *session) handlePublish(p *pb.Publish) {
 	s.published.Add(1)
 	n, err := s.b.publish(p.Topic, p.Payload, p.Correlation, s.publisher)
 	if err != nil {
-		s.log.Error("cannot route publish", "topic", p.Topic, "err", err)
+		code := pb.ErrorCode_ERROR_CODE_INTERNAL
+		if errors.Is(err, errDeliveryTooLarge) {
+			code = pb.ErrorCode_ERROR_CODE_FRAME_TOO_LARGE
+			s.b.counters.badPublishes.Add(1)
+			s.log.Debug("publish refused", "topic", p.Topic, "err", err)
+		} else {
+			s.log.Error("cannot route publish", "topic", p.Topic, "err", err)
+		}
 		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
-			Code: pb.ErrorCode_ERROR_CODE_INTERNAL, Message: err.Error(), Topic: p.Topic, PublishId: p.PublishId,
+			Code: code, Message: err.Error(), Topic: p.Topic, PublishId: p.PublishId,
 		}}})
 		return
 	}

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/daemoneye/eventbus/topic"
@@ -34,6 +36,7 @@ type receiver interface {
 type route struct {
 	targets    []target
 	needsFrame bool
+	maxSuffix  int // the largest per-receiver suffix of a delivery frame
 }
 
 type target struct {
@@ -44,7 +47,7 @@ type target struct {
 var emptyRoute = &route{}
 
 // compileRoute groups the matched subscriptions by receiver.
-func compileRoute(matches []*subscription) *route {
+func compileRoute(name string, matches []*subscription) *route {
 	if len(matches) == 0 {
 		return emptyRoute
 	}
@@ -65,10 +68,16 @@ func compileRoute(matches []*subscription) *route {
 		}
 		if !containsID(r.targets[i].sids, m.id) {
 			r.targets[i].sids = append(r.targets[i].sids, m.id)
+			r.maxSuffix = max(r.maxSuffix, wire.MaxDeliverySuffix(len(r.targets[i].sids)))
 		}
 	}
 	return r
 }
+
+// errDeliveryTooLarge refuses an event whose delivery frame, with what the
+// broker adds to the publish (publisher, timestamp, delivery info), would
+// exceed the maximum frame size: no receiver could read it.
+var errDeliveryTooLarge = errors.New("broker: event too large to deliver")
 
 func (r *route) find(rcv receiver, index map[receiver]int) int {
 	if index != nil {
@@ -132,6 +141,9 @@ func (b *Broker) publish(name string, payload []byte, corr *pb.Correlation, from
 		ev.frame, ev.sum, err = b.cfg.Wire.CRC.EncodeShared(&pb.Envelope{Kind: &pb.Envelope_Deliver{Deliver: ev.deliver}})
 		if err != nil {
 			return 0, err
+		}
+		if n := len(ev.frame) + rt.maxSuffix; n > b.cfg.Wire.MaxFrameSize {
+			return 0, fmt.Errorf("%w: its delivery frame would be up to %d bytes, limit is %d", errDeliveryTooLarge, n, b.cfg.Wire.MaxFrameSize)
 		}
 	}
 	queued := 0

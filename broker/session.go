@@ -97,6 +97,11 @@ func (s *session) serve() endCause {
 		if err := s.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return endCause{reason: "closed", err: err}
 		}
+		if s.stopping.Load() {
+			// shutdown's deadline may have been replaced by the line above;
+			// with frames buffered the reader would never see it.
+			return s.readFailed(net.ErrClosed, "")
+		}
 		msg, err := s.rd.ReadFrame()
 		if err != nil {
 			return s.readFailed(err, fmt.Sprintf("no message for %v", idle))
@@ -145,6 +150,9 @@ func (s *session) handshake() (endCause, bool) {
 	timeout := s.b.cfg.HandshakeTimeout
 	if err := s.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return endCause{reason: "closed", err: err}, false
+	}
+	if s.stopping.Load() {
+		return s.readFailed(net.ErrClosed, ""), false
 	}
 	msg, err := s.rd.ReadFrame()
 	if err != nil {

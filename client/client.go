@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +54,9 @@ type waitKind uint8
 const (
 	waitSubAck waitKind = iota + 1
 	waitPubAck
-	waitList
+	// waitRequest is any request answered by request_id: a subscription
+	// list, an ack, or an error.
+	waitRequest
 )
 
 // Dial connects to the broker and completes the handshake.
@@ -108,13 +111,23 @@ func (c *Client) handshake(ctx context.Context, rd *wire.Reader) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.conn.Write(hello); err != nil {
-		return fmt.Errorf("%w: handshake: %w", ErrNotConnected, err)
-	}
+	_, werr := c.conn.Write(hello)
+	// Even when the write failed, read: a broker that refuses the connection
+	// (too many connections, shutting down) answers and closes without
+	// reading the hello, and its reason is the useful error.
 	msg, err := rd.ReadFrame()
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: handshake: no answer from the broker: %w", ErrNotConnected, ctx.Err())
+		if werr != nil {
+			return fmt.Errorf("%w: handshake: %w", ErrNotConnected, werr)
+		}
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			// The connection's deadline is ctx's, and may fire just before
+			// ctx reports it.
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return fmt.Errorf("%w: handshake: no answer from the broker: %w", ErrNotConnected, cause)
 		}
 		return fmt.Errorf("%w: handshake: %w", ErrNotConnected, err)
 	}
@@ -167,6 +180,11 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	already := c.closing || c.err != nil
 	c.closing = true
+	if c.err != nil && !errors.Is(c.err, ErrClosed) {
+		// The connection had failed before: from now on operations say the
+		// client is closed, still telling why the connection had ended.
+		c.err = fmt.Errorf("%w (%w)", ErrClosed, c.err)
+	}
 	c.mu.Unlock()
 	if !already {
 		c.out.flushAndStop()
@@ -264,7 +282,7 @@ func (c *Client) ListSubscriptions(ctx context.Context, all bool) ([]*pb.Session
 	ctx, cancel := c.replyContext(ctx)
 	defer cancel()
 	id := c.nextRequestID.Add(1)
-	env, err := c.request(ctx, waitKey{waitList, id}, &pb.Envelope{Kind: &pb.Envelope_ListSubscriptions{
+	env, err := c.request(ctx, waitKey{waitRequest, id}, &pb.Envelope{Kind: &pb.Envelope_ListSubscriptions{
 		ListSubscriptions: &pb.ListSubscriptions{AllSessions: all, RequestId: id},
 	}})
 	if err != nil {
@@ -274,4 +292,22 @@ func (c *Client) ListSubscriptions(ctx context.Context, all bool) ([]*pb.Session
 		return nil, brokerError(e)
 	}
 	return env.GetSubscriptionList().GetSessions(), nil
+}
+
+// DisconnectSession asks the broker to end another session, telling it
+// reason. It is an admin request: other principals get a *BrokerError.
+func (c *Client) DisconnectSession(ctx context.Context, sessionID uint64, reason string) error {
+	ctx, cancel := c.replyContext(ctx)
+	defer cancel()
+	id := c.nextRequestID.Add(1)
+	env, err := c.request(ctx, waitKey{waitRequest, id}, &pb.Envelope{Kind: &pb.Envelope_DisconnectSession{
+		DisconnectSession: &pb.DisconnectSession{RequestId: id, SessionId: sessionID, Reason: reason},
+	}})
+	if err != nil {
+		return err
+	}
+	if e := env.GetError(); e != nil {
+		return brokerError(e)
+	}
+	return nil
 }

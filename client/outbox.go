@@ -33,7 +33,7 @@ func newOutbox(c *Client, limit int) *outbox {
 func (o *outbox) send(ctx context.Context, env *pb.Envelope) error {
 	for {
 		o.mu.Lock()
-		if o.stopped {
+		if o.stopped || o.connEnded() {
 			o.mu.Unlock()
 			return o.c.stateErr()
 		}
@@ -62,7 +62,7 @@ func (o *outbox) send(ctx context.Context, env *pb.Envelope) error {
 // look dead.
 func (o *outbox) sendControl(env *pb.Envelope) error {
 	o.mu.Lock()
-	if o.stopped {
+	if o.stopped || o.connEnded() {
 		o.mu.Unlock()
 		return o.c.stateErr()
 	}
@@ -86,6 +86,17 @@ func (o *outbox) appendLocked(env *pb.Envelope) error {
 	}
 	o.buf = buf
 	return nil
+}
+
+// connEnded reports whether the connection has failed: the writer is gone,
+// so a frame queued now would never be sent.
+func (o *outbox) connEnded() bool {
+	select {
+	case <-o.c.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (o *outbox) signal() {

@@ -79,7 +79,9 @@ func (c *Client) handle(env *pb.Envelope) bool {
 	case *pb.Envelope_PubAck:
 		c.answer(waitKey{waitPubAck, k.PubAck.PublishId}, env)
 	case *pb.Envelope_SubscriptionList:
-		c.answer(waitKey{waitList, k.SubscriptionList.RequestId}, env)
+		c.answer(waitKey{waitRequest, k.SubscriptionList.RequestId}, env)
+	case *pb.Envelope_Ack:
+		c.answer(waitKey{waitRequest, k.Ack.RequestId}, env)
 	case *pb.Envelope_Pong:
 	case *pb.Envelope_Ping:
 		_ = c.out.sendControl(&pb.Envelope{Kind: &pb.Envelope_Pong{Pong: &pb.Pong{Nonce: k.Ping.Nonce}}})
@@ -94,16 +96,30 @@ func (c *Client) handle(env *pb.Envelope) bool {
 func (c *Client) handleError(env *pb.Envelope, e *pb.Error) bool {
 	switch {
 	case e.PublishId != 0 && c.answer(waitKey{waitPubAck, e.PublishId}, env):
-	case e.RequestId != 0 && c.answer(waitKey{waitList, e.RequestId}, env):
+	case e.RequestId != 0 && c.answer(waitKey{waitRequest, e.RequestId}, env):
 	case e.Fatal:
 		c.fail(fmt.Errorf("%w: %w", ErrNotConnected, brokerError(e)))
 		return false
-	case c.opts.OnError != nil:
-		c.opts.OnError(brokerError(e))
+	case e.SubscriptionId != 0:
+		// The broker ended the subscription (a policy reload no longer
+		// allows it): forget it, and say so.
+		c.mu.Lock()
+		delete(c.subs, e.SubscriptionId)
+		c.mu.Unlock()
+		c.report(brokerError(e))
 	default:
-		c.log.Warn("broker reported an error", "err", brokerError(e))
+		c.report(brokerError(e))
 	}
 	return true
+}
+
+// report hands an asynchronous broker error to Options.OnError, or logs it.
+func (c *Client) report(err *BrokerError) {
+	if c.opts.OnError != nil {
+		c.opts.OnError(err)
+		return
+	}
+	c.log.Warn("broker reported an error", "err", err)
 }
 
 // dispatchLoop runs handlers, one message at a time, in delivery order.

@@ -126,3 +126,14 @@ func DecodeEnvelope(msg []byte, env *pb.Envelope) error {
 	}
 	return nil
 }
+
+// MaxDeliverySuffix bounds the bytes AppendDeliveryFrame adds to the shared
+// message for a receiver with n matching subscriptions, whatever the ids and
+// the dropped count. A sender uses it to refuse an event whose delivery
+// frames could exceed the peer's maximum frame size.
+func MaxDeliverySuffix(n int) int {
+	ids := protowire.SizeVarint(1<<32-1) * n
+	info := protowire.SizeTag(deliveryInfoSubscriptionField) + protowire.SizeBytes(ids) +
+		protowire.SizeTag(deliveryInfoDroppedField) + protowire.SizeVarint(1<<64-1)
+	return protowire.SizeTag(envelopeDeliveryField) + protowire.SizeBytes(info)
+}

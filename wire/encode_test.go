@@ -227,7 +227,7 @@ func TestAppendEnvelopeNoAlloc(t *testing.T) {
 func TestDecodeEnvelopeErrors(t *testing.T) {
 	unknownOnly := protowire.AppendTag(nil, 100, protowire.VarintType)
 	unknownOnly = protowire.AppendVarint(unknownOnly, 5)
-	unknownOnly = protowire.AppendTag(unknownOnly, 14, protowire.BytesType)
+	unknownOnly = protowire.AppendTag(unknownOnly, 99, protowire.BytesType)
 	unknownOnly = protowire.AppendString(unknownOnly, "a kind from the future")
 
 	tests := []struct {

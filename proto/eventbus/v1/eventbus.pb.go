@@ -58,6 +58,8 @@ const (
 	ErrorCode_ERROR_CODE_INTERNAL               ErrorCode = 14
 	// The Hello's client name or instance id is malformed.
 	ErrorCode_ERROR_CODE_BAD_HELLO ErrorCode = 15
+	// An administrator disconnected the session.
+	ErrorCode_ERROR_CODE_DISCONNECTED ErrorCode = 16
 )
 
 // Enum value maps for ErrorCode.
@@ -79,6 +81,7 @@ var (
 		13: "ERROR_CODE_DUPLICATE_SUBSCRIPTION",
 		14: "ERROR_CODE_INTERNAL",
 		15: "ERROR_CODE_BAD_HELLO",
+		16: "ERROR_CODE_DISCONNECTED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":            0,
@@ -97,6 +100,7 @@ var (
 		"ERROR_CODE_DUPLICATE_SUBSCRIPTION": 13,
 		"ERROR_CODE_INTERNAL":               14,
 		"ERROR_CODE_BAD_HELLO":              15,
+		"ERROR_CODE_DISCONNECTED":           16,
 	}
 )
 
@@ -179,7 +183,7 @@ func (x ProcessEvent_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcessEvent_Kind.Descriptor instead.
 func (ProcessEvent_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{19, 0}
+	return file_eventbus_proto_rawDescGZIP(), []int{21, 0}
 }
 
 // Envelope is the only message ever framed. Exactly one member of kind is
@@ -201,6 +205,8 @@ type Envelope struct {
 	//	*Envelope_ListSubscriptions
 	//	*Envelope_SubscriptionList
 	//	*Envelope_PubAck
+	//	*Envelope_DisconnectSession
+	//	*Envelope_Ack
 	Kind isEnvelope_Kind `protobuf_oneof:"kind"`
 	// Per-receiver details of a Deliver. It sits outside Deliver, after it in
 	// the encoding, so the broker encodes each event once, shares those bytes
@@ -365,6 +371,24 @@ func (x *Envelope) GetPubAck() *PubAck {
 	return nil
 }
 
+func (x *Envelope) GetDisconnectSession() *DisconnectSession {
+	if x != nil {
+		if x, ok := x.Kind.(*Envelope_DisconnectSession); ok {
+			return x.DisconnectSession
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetAck() *Ack {
+	if x != nil {
+		if x, ok := x.Kind.(*Envelope_Ack); ok {
+			return x.Ack
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetDelivery() *DeliveryInfo {
 	if x != nil {
 		return x.Delivery
@@ -428,6 +452,14 @@ type Envelope_PubAck struct {
 	PubAck *PubAck `protobuf:"bytes,13,opt,name=pub_ack,json=pubAck,proto3,oneof"`
 }
 
+type Envelope_DisconnectSession struct {
+	DisconnectSession *DisconnectSession `protobuf:"bytes,14,opt,name=disconnect_session,json=disconnectSession,proto3,oneof"`
+}
+
+type Envelope_Ack struct {
+	Ack *Ack `protobuf:"bytes,16,opt,name=ack,proto3,oneof"`
+}
+
 func (*Envelope_Hello) isEnvelope_Kind() {}
 
 func (*Envelope_Welcome) isEnvelope_Kind() {}
@@ -453,6 +485,10 @@ func (*Envelope_ListSubscriptions) isEnvelope_Kind() {}
 func (*Envelope_SubscriptionList) isEnvelope_Kind() {}
 
 func (*Envelope_PubAck) isEnvelope_Kind() {}
+
+func (*Envelope_DisconnectSession) isEnvelope_Kind() {}
+
+func (*Envelope_Ack) isEnvelope_Kind() {}
 
 // Hello is the client's first frame.
 type Hello struct {
@@ -1305,9 +1341,12 @@ type Error struct {
 	PublishId uint64 `protobuf:"varint,4,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
 	Fatal     bool   `protobuf:"varint,5,opt,name=fatal,proto3" json:"fatal,omitempty"`
 	// Set when the error answers a request that carried a request_id.
-	RequestId     uint64 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId uint64 `protobuf:"varint,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Set when the broker ended one of the receiver's subscriptions, for
+	// instance because a reloaded policy no longer allows it.
+	SubscriptionId uint32 `protobuf:"varint,7,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Error) Reset() {
@@ -1378,6 +1417,13 @@ func (x *Error) GetFatal() bool {
 func (x *Error) GetRequestId() uint64 {
 	if x != nil {
 		return x.RequestId
+	}
+	return 0
+}
+
+func (x *Error) GetSubscriptionId() uint32 {
+	if x != nil {
+		return x.SubscriptionId
 	}
 	return 0
 }
@@ -1557,6 +1603,114 @@ func (x *SessionSubscriptions) GetSubscriptions() []*SubscriptionInfo {
 	return nil
 }
 
+// DisconnectSession asks the broker to end another session (admin only).
+type DisconnectSession struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	SessionId uint64                 `protobuf:"varint,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Told to the disconnected client and logged.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisconnectSession) Reset() {
+	*x = DisconnectSession{}
+	mi := &file_eventbus_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisconnectSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisconnectSession) ProtoMessage() {}
+
+func (x *DisconnectSession) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisconnectSession.ProtoReflect.Descriptor instead.
+func (*DisconnectSession) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DisconnectSession) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *DisconnectSession) GetSessionId() uint64 {
+	if x != nil {
+		return x.SessionId
+	}
+	return 0
+}
+
+func (x *DisconnectSession) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Ack confirms a request that has no other answer, such as
+// DisconnectSession. Refusals are Errors with the same request_id.
+type Ack struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ack) Reset() {
+	*x = Ack{}
+	mi := &file_eventbus_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ack) ProtoMessage() {}
+
+func (x *Ack) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ack.ProtoReflect.Descriptor instead.
+func (*Ack) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Ack) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
 type SubscriptionList struct {
 	state         protoimpl.MessageState  `protogen:"open.v1"`
 	RequestId     uint64                  `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -1567,7 +1721,7 @@ type SubscriptionList struct {
 
 func (x *SubscriptionList) Reset() {
 	*x = SubscriptionList{}
-	mi := &file_eventbus_proto_msgTypes[18]
+	mi := &file_eventbus_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1733,7 @@ func (x *SubscriptionList) String() string {
 func (*SubscriptionList) ProtoMessage() {}
 
 func (x *SubscriptionList) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[18]
+	mi := &file_eventbus_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1746,7 @@ func (x *SubscriptionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionList.ProtoReflect.Descriptor instead.
 func (*SubscriptionList) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{18}
+	return file_eventbus_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscriptionList) GetRequestId() uint64 {
@@ -1631,7 +1785,7 @@ type ProcessEvent struct {
 
 func (x *ProcessEvent) Reset() {
 	*x = ProcessEvent{}
-	mi := &file_eventbus_proto_msgTypes[19]
+	mi := &file_eventbus_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1797,7 @@ func (x *ProcessEvent) String() string {
 func (*ProcessEvent) ProtoMessage() {}
 
 func (x *ProcessEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[19]
+	mi := &file_eventbus_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1810,7 @@ func (x *ProcessEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessEvent.ProtoReflect.Descriptor instead.
 func (*ProcessEvent) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{19}
+	return file_eventbus_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ProcessEvent) GetKind() ProcessEvent_Kind {
@@ -1754,7 +1908,7 @@ type CollectorTask struct {
 
 func (x *CollectorTask) Reset() {
 	*x = CollectorTask{}
-	mi := &file_eventbus_proto_msgTypes[20]
+	mi := &file_eventbus_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1920,7 @@ func (x *CollectorTask) String() string {
 func (*CollectorTask) ProtoMessage() {}
 
 func (x *CollectorTask) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[20]
+	mi := &file_eventbus_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1933,7 @@ func (x *CollectorTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectorTask.ProtoReflect.Descriptor instead.
 func (*CollectorTask) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{20}
+	return file_eventbus_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CollectorTask) GetTaskId() string {
@@ -1821,7 +1975,7 @@ var File_eventbus_proto protoreflect.FileDescriptor
 
 const file_eventbus_proto_rawDesc = "" +
 	"\n" +
-	"\x0eeventbus.proto\x12\veventbus.v1\"\xfe\x05\n" +
+	"\x0eeventbus.proto\x12\veventbus.v1\"\xf5\x06\n" +
 	"\bEnvelope\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.eventbus.v1.HelloH\x00R\x05hello\x120\n" +
 	"\awelcome\x18\x02 \x01(\v2\x14.eventbus.v1.WelcomeH\x00R\awelcome\x126\n" +
@@ -1836,7 +1990,9 @@ const file_eventbus_proto_rawDesc = "" +
 	" \x01(\v2\x12.eventbus.v1.ErrorH\x00R\x05error\x12O\n" +
 	"\x12list_subscriptions\x18\v \x01(\v2\x1e.eventbus.v1.ListSubscriptionsH\x00R\x11listSubscriptions\x12L\n" +
 	"\x11subscription_list\x18\f \x01(\v2\x1d.eventbus.v1.SubscriptionListH\x00R\x10subscriptionList\x12.\n" +
-	"\apub_ack\x18\r \x01(\v2\x13.eventbus.v1.PubAckH\x00R\x06pubAck\x125\n" +
+	"\apub_ack\x18\r \x01(\v2\x13.eventbus.v1.PubAckH\x00R\x06pubAck\x12O\n" +
+	"\x12disconnect_session\x18\x0e \x01(\v2\x1e.eventbus.v1.DisconnectSessionH\x00R\x11disconnectSession\x12$\n" +
+	"\x03ack\x18\x10 \x01(\v2\x10.eventbus.v1.AckH\x00R\x03ack\x125\n" +
 	"\bdelivery\x18\x0f \x01(\v2\x19.eventbus.v1.DeliveryInfoR\bdeliveryB\x06\n" +
 	"\x04kind\"\x9f\x01\n" +
 	"\x05Hello\x12\x1f\n" +
@@ -1904,7 +2060,7 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x04Ping\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\x1c\n" +
 	"\x04Pong\x12\x14\n" +
-	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\xb7\x01\n" +
+	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\xe0\x01\n" +
 	"\x05Error\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.eventbus.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
@@ -1913,7 +2069,8 @@ const file_eventbus_proto_rawDesc = "" +
 	"publish_id\x18\x04 \x01(\x04R\tpublishId\x12\x14\n" +
 	"\x05fatal\x18\x05 \x01(\bR\x05fatal\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\x04R\trequestId\"U\n" +
+	"request_id\x18\x06 \x01(\x04R\trequestId\x12'\n" +
+	"\x0fsubscription_id\x18\a \x01(\rR\x0esubscriptionId\"U\n" +
 	"\x11ListSubscriptions\x12!\n" +
 	"\fall_sessions\x18\x01 \x01(\bR\vallSessions\x12\x1d\n" +
 	"\n" +
@@ -1928,7 +2085,16 @@ const file_eventbus_proto_rawDesc = "" +
 	"clientName\x12\x1f\n" +
 	"\vinstance_id\x18\x03 \x01(\tR\n" +
 	"instanceId\x12C\n" +
-	"\rsubscriptions\x18\x04 \x03(\v2\x1d.eventbus.v1.SubscriptionInfoR\rsubscriptions\"p\n" +
+	"\rsubscriptions\x18\x04 \x03(\v2\x1d.eventbus.v1.SubscriptionInfoR\rsubscriptions\"i\n" +
+	"\x11DisconnectSession\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\x04R\tsessionId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"$\n" +
+	"\x03Ack\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\"p\n" +
 	"\x10SubscriptionList\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12=\n" +
@@ -1963,7 +2129,7 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\x1a=\n" +
 	"\x0fParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xe9\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x86\x04\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_PROTOCOL_VERSION\x10\x01\x12\x18\n" +
@@ -1981,7 +2147,8 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x18ERROR_CODE_SHUTTING_DOWN\x10\f\x12%\n" +
 	"!ERROR_CODE_DUPLICATE_SUBSCRIPTION\x10\r\x12\x17\n" +
 	"\x13ERROR_CODE_INTERNAL\x10\x0e\x12\x18\n" +
-	"\x14ERROR_CODE_BAD_HELLO\x10\x0fB<Z:github.com/daemoneye/eventbus/proto/eventbus/v1;eventbusv1b\x06proto3"
+	"\x14ERROR_CODE_BAD_HELLO\x10\x0f\x12\x1b\n" +
+	"\x17ERROR_CODE_DISCONNECTED\x10\x10B<Z:github.com/daemoneye/eventbus/proto/eventbus/v1;eventbusv1b\x06proto3"
 
 var (
 	file_eventbus_proto_rawDescOnce sync.Once
@@ -1996,7 +2163,7 @@ func file_eventbus_proto_rawDescGZIP() []byte {
 }
 
 var file_eventbus_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_eventbus_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_eventbus_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_eventbus_proto_goTypes = []any{
 	(ErrorCode)(0),               // 0: eventbus.v1.ErrorCode
 	(ProcessEvent_Kind)(0),       // 1: eventbus.v1.ProcessEvent.Kind
@@ -2018,11 +2185,13 @@ var file_eventbus_proto_goTypes = []any{
 	(*ListSubscriptions)(nil),    // 17: eventbus.v1.ListSubscriptions
 	(*SubscriptionInfo)(nil),     // 18: eventbus.v1.SubscriptionInfo
 	(*SessionSubscriptions)(nil), // 19: eventbus.v1.SessionSubscriptions
-	(*SubscriptionList)(nil),     // 20: eventbus.v1.SubscriptionList
-	(*ProcessEvent)(nil),         // 21: eventbus.v1.ProcessEvent
-	(*CollectorTask)(nil),        // 22: eventbus.v1.CollectorTask
-	nil,                          // 23: eventbus.v1.Correlation.TagsEntry
-	nil,                          // 24: eventbus.v1.CollectorTask.ParametersEntry
+	(*DisconnectSession)(nil),    // 20: eventbus.v1.DisconnectSession
+	(*Ack)(nil),                  // 21: eventbus.v1.Ack
+	(*SubscriptionList)(nil),     // 22: eventbus.v1.SubscriptionList
+	(*ProcessEvent)(nil),         // 23: eventbus.v1.ProcessEvent
+	(*CollectorTask)(nil),        // 24: eventbus.v1.CollectorTask
+	nil,                          // 25: eventbus.v1.Correlation.TagsEntry
+	nil,                          // 26: eventbus.v1.CollectorTask.ParametersEntry
 }
 var file_eventbus_proto_depIdxs = []int32{
 	3,  // 0: eventbus.v1.Envelope.hello:type_name -> eventbus.v1.Hello
@@ -2036,24 +2205,26 @@ var file_eventbus_proto_depIdxs = []int32{
 	15, // 8: eventbus.v1.Envelope.pong:type_name -> eventbus.v1.Pong
 	16, // 9: eventbus.v1.Envelope.error:type_name -> eventbus.v1.Error
 	17, // 10: eventbus.v1.Envelope.list_subscriptions:type_name -> eventbus.v1.ListSubscriptions
-	20, // 11: eventbus.v1.Envelope.subscription_list:type_name -> eventbus.v1.SubscriptionList
+	22, // 11: eventbus.v1.Envelope.subscription_list:type_name -> eventbus.v1.SubscriptionList
 	10, // 12: eventbus.v1.Envelope.pub_ack:type_name -> eventbus.v1.PubAck
-	13, // 13: eventbus.v1.Envelope.delivery:type_name -> eventbus.v1.DeliveryInfo
-	0,  // 14: eventbus.v1.SubAck.code:type_name -> eventbus.v1.ErrorCode
-	23, // 15: eventbus.v1.Correlation.tags:type_name -> eventbus.v1.Correlation.TagsEntry
-	8,  // 16: eventbus.v1.Publish.correlation:type_name -> eventbus.v1.Correlation
-	11, // 17: eventbus.v1.Deliver.publisher:type_name -> eventbus.v1.Publisher
-	8,  // 18: eventbus.v1.Deliver.correlation:type_name -> eventbus.v1.Correlation
-	0,  // 19: eventbus.v1.Error.code:type_name -> eventbus.v1.ErrorCode
-	18, // 20: eventbus.v1.SessionSubscriptions.subscriptions:type_name -> eventbus.v1.SubscriptionInfo
-	19, // 21: eventbus.v1.SubscriptionList.sessions:type_name -> eventbus.v1.SessionSubscriptions
-	1,  // 22: eventbus.v1.ProcessEvent.kind:type_name -> eventbus.v1.ProcessEvent.Kind
-	24, // 23: eventbus.v1.CollectorTask.parameters:type_name -> eventbus.v1.CollectorTask.ParametersEntry
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	20, // 13: eventbus.v1.Envelope.disconnect_session:type_name -> eventbus.v1.DisconnectSession
+	21, // 14: eventbus.v1.Envelope.ack:type_name -> eventbus.v1.Ack
+	13, // 15: eventbus.v1.Envelope.delivery:type_name -> eventbus.v1.DeliveryInfo
+	0,  // 16: eventbus.v1.SubAck.code:type_name -> eventbus.v1.ErrorCode
+	25, // 17: eventbus.v1.Correlation.tags:type_name -> eventbus.v1.Correlation.TagsEntry
+	8,  // 18: eventbus.v1.Publish.correlation:type_name -> eventbus.v1.Correlation
+	11, // 19: eventbus.v1.Deliver.publisher:type_name -> eventbus.v1.Publisher
+	8,  // 20: eventbus.v1.Deliver.correlation:type_name -> eventbus.v1.Correlation
+	0,  // 21: eventbus.v1.Error.code:type_name -> eventbus.v1.ErrorCode
+	18, // 22: eventbus.v1.SessionSubscriptions.subscriptions:type_name -> eventbus.v1.SubscriptionInfo
+	19, // 23: eventbus.v1.SubscriptionList.sessions:type_name -> eventbus.v1.SessionSubscriptions
+	1,  // 24: eventbus.v1.ProcessEvent.kind:type_name -> eventbus.v1.ProcessEvent.Kind
+	26, // 25: eventbus.v1.CollectorTask.parameters:type_name -> eventbus.v1.CollectorTask.ParametersEntry
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_eventbus_proto_init() }
@@ -2075,6 +2246,8 @@ func file_eventbus_proto_init() {
 		(*Envelope_ListSubscriptions)(nil),
 		(*Envelope_SubscriptionList)(nil),
 		(*Envelope_PubAck)(nil),
+		(*Envelope_DisconnectSession)(nil),
+		(*Envelope_Ack)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2082,7 +2255,7 @@ func file_eventbus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_eventbus_proto_rawDesc), len(file_eventbus_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
