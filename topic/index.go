@@ -38,7 +38,7 @@ type IndexStats struct {
 // stamped with.
 type Index[V comparable, R any] struct {
 	compile   func(name string, matches []V) R // immutable
-	cacheSize int                 // immutable; 0 when the cache is disabled
+	cacheSize int                              // immutable; 0 when the cache is disabled
 
 	mu        sync.RWMutex
 	root      *node[V]                 // guarded by mu
