@@ -210,3 +210,15 @@ func (p *Policy) Admit(name string, peer Peer) (*Principal, error) {
 	}
 	return pr, nil
 }
+
+// Admitter decides claims: whether peer may claim name, and with what
+// rights. *Policy is the implementation; AdmitFunc adapts a function.
+type Admitter interface {
+	Admit(name string, peer Peer) (*Principal, error)
+}
+
+// AdmitFunc adapts an ordinary function to Admitter.
+type AdmitFunc func(name string, peer Peer) (*Principal, error)
+
+// Admit calls f.
+func (f AdmitFunc) Admit(name string, peer Peer) (*Principal, error) { return f(name, peer) }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/daemoneye/eventbus/acl"
 	"github.com/daemoneye/eventbus/topic"
 	"github.com/daemoneye/eventbus/transport"
 )
@@ -51,9 +52,10 @@ func (id Identity) LogValue() slog.Value {
 
 // Broker routes events between sessions. Create it with New.
 type Broker struct {
-	cfg   Config
-	log   *slog.Logger
-	index *topic.Index[*subscription, *route]
+	cfg    Config
+	log    *slog.Logger
+	index  *topic.Index[*subscription, *route]
+	policy atomic.Pointer[acl.Admitter]
 
 	nextSessionID atomic.Uint64
 	counters      counters
@@ -83,6 +85,7 @@ func New(cfg Config) (*Broker, error) {
 		closedCh:  make(chan struct{}),
 	}
 	b.limits.log = cfg.Logger
+	b.policy.Store(&cfg.Policy)
 	b.index = topic.NewIndex[*subscription, *route](compileRoute, topic.IndexOptions{CacheSize: cfg.RouteCacheSize})
 	return b, nil
 }

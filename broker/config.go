@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/daemoneye/eventbus/acl"
+	"github.com/daemoneye/eventbus/topic"
 	"github.com/daemoneye/eventbus/wire"
 )
 
@@ -45,10 +47,19 @@ type Config struct {
 	// Version is reported to clients in Welcome.
 	Version string
 
-	// Privileged decides who may use privileged requests, such as listing
-	// every session's subscriptions. nil means a client whose kernel-reported
-	// uid is root or the broker's own uid.
-	Privileged func(Identity) bool
+	// Policy decides who may claim which client name and what each may
+	// publish, subscribe to and administer. nil means the built-in default,
+	// acl.Default, claimable by root and the broker's own user. Broker.
+	// SetPolicy replaces it at run time.
+	Policy acl.Admitter
+	// MaxRefusedPublishes refused publishes within RefusedPublishWindow
+	// get a session disconnected: a client that keeps publishing where it
+	// may not is broken or hostile.
+	MaxRefusedPublishes  int
+	RefusedPublishWindow time.Duration
+	// MaxTopicLength bounds topic names and filters, in bytes; at most
+	// topic.MaxLength.
+	MaxTopicLength int
 
 	// Logger receives the broker's structured logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -65,6 +76,8 @@ const (
 	DefaultQueueBytes       = 16 << 20
 	DefaultRouteCacheSize   = 4096
 	DefaultLocalName        = "broker"
+	DefaultMaxRefused       = 100
+	DefaultRefusedWindow    = 10 * time.Second
 	DefaultVersion          = "0.1.0"
 )
 
@@ -87,8 +100,11 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.RouteCacheSize, DefaultRouteCacheSize)
 	setDefault(&c.LocalName, DefaultLocalName)
 	setDefault(&c.Version, DefaultVersion)
-	if c.Privileged == nil {
-		c.Privileged = sameUserOrRoot
+	setDefault(&c.MaxRefusedPublishes, DefaultMaxRefused)
+	setDefault(&c.RefusedPublishWindow, DefaultRefusedWindow)
+	setDefault(&c.MaxTopicLength, topic.MaxLength)
+	if c.Policy == nil {
+		c.Policy = defaultPolicy()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -120,6 +136,9 @@ func (c Config) Validate() error {
 		{"max subscriptions", int64(c.MaxSubscriptions)},
 		{"queue messages", int64(c.QueueMessages)},
 		{"queue bytes", int64(c.QueueBytes)},
+		{"max refused publishes", int64(c.MaxRefusedPublishes)},
+		{"refused publish window", int64(c.RefusedPublishWindow)},
+		{"max topic length", int64(c.MaxTopicLength)},
 	} {
 		if v.val < 0 {
 			errs = append(errs, fmt.Errorf("broker: %s must not be negative", v.name))
@@ -130,25 +149,20 @@ func (c Config) Validate() error {
 	}
 	// Zero values stand for their defaults here too: a queue smaller than
 	// one maximal frame drops every large event.
-	if d := c.withSizeDefaults(); d.QueueBytes < d.Wire.MaxFrameSize {
+	if d := c.withDefaults(); d.QueueBytes < d.Wire.MaxFrameSize {
 		errs = append(errs, fmt.Errorf("broker: queue bytes %d smaller than one maximal frame (%d)", d.QueueBytes, d.Wire.MaxFrameSize))
+	}
+	if c.MaxTopicLength > topic.MaxLength {
+		errs = append(errs, fmt.Errorf("broker: max topic length %d above the protocol's %d", c.MaxTopicLength, topic.MaxLength))
 	}
 	return errors.Join(errs...)
 }
 
-// withSizeDefaults fills in the default queue bytes and maximum frame size
-// only, for Validate to compare the values in force.
-func (c Config) withSizeDefaults() Config {
-	if c.Wire.MaxFrameSize == 0 {
-		c.Wire.MaxFrameSize = wire.DefaultMaxFrameSize
+// defaultPolicy is acl.Default for root and the broker's own user.
+func defaultPolicy() *acl.Policy {
+	euid := uint32(os.Geteuid())
+	if euid == 0 {
+		return acl.Default(0)
 	}
-	setDefault(&c.QueueBytes, DefaultQueueBytes)
-	return c
-}
-
-func sameUserOrRoot(id Identity) bool {
-	if !id.HasCredentials {
-		return false
-	}
-	return id.Credentials.UID == 0 || int(id.Credentials.UID) == os.Geteuid()
+	return acl.Default(0, euid)
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/daemoneye/eventbus/acl"
 	"github.com/daemoneye/eventbus/topic"
 
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
@@ -16,7 +17,9 @@ import (
 func (s *session) handle(env *pb.Envelope) (endCause, bool) {
 	switch k := env.Kind.(type) {
 	case *pb.Envelope_Publish:
-		s.handlePublish(k.Publish)
+		if !s.handlePublish(k.Publish) {
+			return s.refusalLimitCause(), false
+		}
 	case *pb.Envelope_Subscribe:
 		s.handleSubscribe(k.Subscribe)
 	case *pb.Envelope_Unsubscribe:
@@ -27,6 +30,8 @@ func (s *session) handle(env *pb.Envelope) (endCause, bool) {
 		// Nothing to do: any frame already reset the idle timer.
 	case *pb.Envelope_ListSubscriptions:
 		s.handleList(k.ListSubscriptions)
+	case *pb.Envelope_DisconnectSession:
+		s.handleDisconnect(k.DisconnectSession)
 	case *pb.Envelope_Error:
 		s.log.Warn("client reported an error", "code", k.Error.Code, "message", k.Error.Message)
 		if k.Error.Fatal {
@@ -42,18 +47,14 @@ func (s *session) handle(env *pb.Envelope) (endCause, bool) {
 	return endCause{}, true
 }
 
-func (s *session) handlePublish(p *pb.Publish) {
-	if err := checkPublishTopic(p.Topic); err != nil {
+// handlePublish routes a publish or refuses it. It reports false when the
+// session has been refused too often and must be disconnected.
+func (s *session) handlePublish(p *pb.Publish) bool {
+	if err := s.checkPublish(p.Topic); err != nil {
 		s.b.counters.badPublishes.Add(1)
-		code := pb.ErrorCode_ERROR_CODE_BAD_TOPIC
-		if strings.HasPrefix(p.Topic, topic.SysPrefix) {
-			code = pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED
-		}
 		s.log.Debug("publish refused", "topic", p.Topic, "err", err)
-		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
-			Code: code, Message: err.Error(), Topic: p.Topic, PublishId: p.PublishId,
-		}}})
-		return
+		s.replyError(err, p.Topic, p.PublishId)
+		return !s.noteRefusal()
 	}
 	s.published.Add(1)
 	n, err := s.b.publish(p.Topic, p.Payload, p.Correlation, s.publisher)
@@ -66,63 +67,101 @@ func (s *session) handlePublish(p *pb.Publish) {
 		} else {
 			s.log.Error("cannot route publish", "topic", p.Topic, "err", err)
 		}
-		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
-			Code: code, Message: err.Error(), Topic: p.Topic, PublishId: p.PublishId,
-		}}})
-		return
+		s.replyError(&codedError{code, err}, p.Topic, p.PublishId)
+		return true
 	}
 	if p.PublishId != 0 {
 		s.reply(&pb.Envelope{Kind: &pb.Envelope_PubAck{PubAck: &pb.PubAck{PublishId: p.PublishId, Receivers: uint32(n)}}})
 	}
+	return true
 }
 
-// checkPublishTopic validates a topic a client publishes to. Broker-reserved
-// ($-prefixed) topics are the broker's alone.
-func checkPublishTopic(name string) error {
+// codedError is an error with the protocol code to report it under.
+type codedError struct {
+	code pb.ErrorCode
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// replyError sends a non-fatal error about a publish.
+func (s *session) replyError(err error, topicName string, publishID uint64) {
+	code := pb.ErrorCode_ERROR_CODE_INTERNAL
+	var ce *codedError
+	if errors.As(err, &ce) {
+		code = ce.code
+	}
+	s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
+		Code: code, Message: err.Error(), Topic: topicName, PublishId: publishID,
+	}}})
+}
+
+// checkPublish decides whether the session may publish to name: a valid
+// topic within the length limit, not a broker topic, allowed by the policy.
+func (s *session) checkPublish(name string) error {
+	if len(name) > s.b.cfg.MaxTopicLength {
+		return &codedError{pb.ErrorCode_ERROR_CODE_BAD_TOPIC,
+			fmt.Errorf("broker: topic longer than %d bytes", s.b.cfg.MaxTopicLength)}
+	}
 	if err := topic.ValidateName(name); err != nil {
-		return err
+		return &codedError{pb.ErrorCode_ERROR_CODE_BAD_TOPIC, err}
 	}
 	if strings.HasPrefix(name, "$") {
-		return fmt.Errorf("broker: topic %q is reserved for the broker", name)
+		return &codedError{pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, fmt.Errorf("broker: topic %q is reserved for the broker", name)}
+	}
+	if a := s.auth.Load(); !a.publish.Allowed(name) {
+		return &codedError{pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, fmt.Errorf("broker: %s may not publish to %s", a.principal.Name, name)}
 	}
 	return nil
 }
 
 func (s *session) handleSubscribe(m *pb.Subscribe) {
-	ack := func(code pb.ErrorCode, reason string) {
-		s.reply(&pb.Envelope{Kind: &pb.Envelope_SubAck{SubAck: &pb.SubAck{
-			SubscriptionId: m.SubscriptionId, Granted: code == pb.ErrorCode_ERROR_CODE_UNSPECIFIED, Code: code, Reason: reason,
-		}}})
+	code, reason := s.subscribe(m)
+	if code == pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED {
+		s.b.counters.subscriptionLimit.Add(1)
+		if !s.subLimitLogged {
+			s.subLimitLogged = true
+			s.log.Warn("subscription refused: "+reason, "filter", m.Filter)
+		}
 	}
+	s.reply(&pb.Envelope{Kind: &pb.Envelope_SubAck{SubAck: &pb.SubAck{
+		SubscriptionId: m.SubscriptionId, Granted: code == pb.ErrorCode_ERROR_CODE_UNSPECIFIED, Code: code, Reason: reason,
+	}}})
+}
+
+// subscribe checks and makes a subscription, returning the SubAck's code
+// and reason.
+func (s *session) subscribe(m *pb.Subscribe) (pb.ErrorCode, string) {
 	if m.SubscriptionId == 0 {
-		ack(pb.ErrorCode_ERROR_CODE_UNEXPECTED_MESSAGE, "subscription id 0 is reserved")
-		return
+		return pb.ErrorCode_ERROR_CODE_UNEXPECTED_MESSAGE, "subscription id 0 is reserved"
+	}
+	if len(m.Filter) > s.b.cfg.MaxTopicLength {
+		return pb.ErrorCode_ERROR_CODE_BAD_FILTER, fmt.Sprintf("filter longer than %d bytes", s.b.cfg.MaxTopicLength)
 	}
 	f, err := topic.ParseFilter(m.Filter)
 	if err != nil {
-		ack(pb.ErrorCode_ERROR_CODE_BAD_FILTER, err.Error())
-		return
+		return pb.ErrorCode_ERROR_CODE_BAD_FILTER, err.Error()
+	}
+	// s.mu is held from the policy check to the insert so that a policy
+	// reload cannot slip in between and miss the new subscription.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.subs[m.SubscriptionId]; dup {
+		return pb.ErrorCode_ERROR_CODE_DUPLICATE_SUBSCRIPTION, fmt.Sprintf("subscription id %d is already in use", m.SubscriptionId)
+	}
+	if len(s.subs) >= s.b.cfg.MaxSubscriptions {
+		return pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED, fmt.Sprintf("at most %d subscriptions per session", s.b.cfg.MaxSubscriptions)
+	}
+	if d, reason := s.auth.Load().principal.CheckSubscribe(f); d == acl.Refused {
+		return pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, reason
 	}
 	sub := &subscription{id: m.SubscriptionId, filter: f, rcv: s}
-	s.mu.Lock()
-	_, dup := s.subs[m.SubscriptionId]
-	full := len(s.subs) >= s.b.cfg.MaxSubscriptions
-	if !dup && !full {
-		s.subs[m.SubscriptionId] = sub
-	}
-	s.mu.Unlock()
-	switch {
-	case dup:
-		ack(pb.ErrorCode_ERROR_CODE_DUPLICATE_SUBSCRIPTION, fmt.Sprintf("subscription id %d is already in use", m.SubscriptionId))
-	case full:
-		s.log.Warn("subscription refused: session at its subscription limit", "limit", s.b.cfg.MaxSubscriptions, "filter", m.Filter)
-		ack(pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED, fmt.Sprintf("at most %d subscriptions per session", s.b.cfg.MaxSubscriptions))
-	default:
-		// Insert before acknowledging: once the client sees the ack, every
-		// later publish reaches the subscription.
-		s.b.index.Insert(f, sub)
-		ack(pb.ErrorCode_ERROR_CODE_UNSPECIFIED, "")
-	}
+	s.subs[m.SubscriptionId] = sub
+	// In the index before the ack: once the client sees it, every later
+	// publish reaches the subscription.
+	s.b.index.Insert(f, sub)
+	return pb.ErrorCode_ERROR_CODE_UNSPECIFIED, ""
 }
 
 func (s *session) handleUnsubscribe(m *pb.Unsubscribe) {
@@ -136,12 +175,8 @@ func (s *session) handleUnsubscribe(m *pb.Unsubscribe) {
 }
 
 func (s *session) handleList(m *pb.ListSubscriptions) {
-	id, _ := s.identity()
-	if m.AllSessions && !s.b.cfg.Privileged(id) {
-		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
-			Code: pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, Message: "broker: listing every session's subscriptions is a privileged request",
-			RequestId: m.RequestId,
-		}}})
+	if m.AllSessions && !s.auth.Load().principal.Admin {
+		s.refuseRequest(m.RequestId, "listing every session's subscriptions")
 		return
 	}
 	list := &pb.SubscriptionList{RequestId: m.RequestId}
@@ -151,6 +186,31 @@ func (s *session) handleList(m *pb.ListSubscriptions) {
 		list.Sessions = []*pb.SessionSubscriptions{s.subscriptionList()}
 	}
 	s.reply(&pb.Envelope{Kind: &pb.Envelope_SubscriptionList{SubscriptionList: list}})
+}
+
+func (s *session) handleDisconnect(m *pb.DisconnectSession) {
+	if !s.auth.Load().principal.Admin {
+		s.refuseRequest(m.RequestId, "disconnecting a session")
+		return
+	}
+	s.log.Info("admin request: disconnect session", "target", m.SessionId, "reason", m.Reason)
+	if !s.b.Disconnect(m.SessionId, fmt.Sprintf("%s (by %s, session %d)", m.Reason, s.publisher.ClientName, s.publisher.SessionId)) {
+		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
+			Code: pb.ErrorCode_ERROR_CODE_UNSPECIFIED, Message: fmt.Sprintf("broker: no session %d", m.SessionId), RequestId: m.RequestId,
+		}}})
+		return
+	}
+	s.reply(&pb.Envelope{Kind: &pb.Envelope_Ack{Ack: &pb.Ack{RequestId: m.RequestId}}})
+}
+
+// refuseRequest answers an admin request from a principal without admin
+// rights.
+func (s *session) refuseRequest(requestID uint64, what string) {
+	s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
+		Code:      pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED,
+		Message:   fmt.Sprintf("broker: %s is an admin request; %s is not an admin", what, s.publisher.ClientName),
+		RequestId: requestID,
+	}}})
 }
 
 // subscriptionList describes the session's subscriptions, sorted by id.

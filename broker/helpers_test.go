@@ -14,6 +14,7 @@ import (
 
 	"github.com/daemoneye/eventbus/broker"
 	"github.com/daemoneye/eventbus/client"
+	"github.com/daemoneye/eventbus/internal/testpolicy"
 	"github.com/daemoneye/eventbus/transport"
 	"github.com/daemoneye/eventbus/wire"
 
@@ -53,6 +54,11 @@ func startBroker(t testing.TB, cfg broker.Config) *testBroker {
 	dir := shortTempDir(t)
 	if cfg.Logger == nil {
 		cfg.Logger = quiet
+	}
+	if cfg.Policy == nil {
+		// These tests are about routing and the protocol; access control
+		// has its own tests with real policies.
+		cfg.Policy = testpolicy.Open()
 	}
 	b, err := broker.New(cfg)
 	if err != nil {

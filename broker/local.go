@@ -145,6 +145,10 @@ func (l *localSession) enqueue(ev *event, sids []uint32) bool {
 // needsFrame implements receiver: handlers get the decoded event.
 func (l *localSession) needsFrame() bool { return false }
 
+// mayReceive implements receiver: the hosting program is trusted with every
+// topic.
+func (l *localSession) mayReceive(string) bool { return true }
+
 func (l *localSession) dispatch() {
 	defer close(l.done)
 	for range l.q.wake {

@@ -27,6 +27,9 @@ type receiver interface {
 	enqueue(ev *event, sids []uint32) bool
 	// needsFrame reports whether the receiver wants ev's encoded frame.
 	needsFrame() bool
+	// mayReceive reports whether the receiver may read events on topic
+	// name; asked once per topic when its route is compiled.
+	mayReceive(name string) bool
 }
 
 // route is the compiled routing decision for one topic: every receiving
@@ -46,7 +49,8 @@ type target struct {
 
 var emptyRoute = &route{}
 
-// compileRoute groups the matched subscriptions by receiver.
+// compileRoute groups the matched subscriptions by receiver, leaving out
+// receivers the policy does not let read name.
 func compileRoute(name string, matches []*subscription) *route {
 	if len(matches) == 0 {
 		return emptyRoute
@@ -57,6 +61,9 @@ func compileRoute(name string, matches []*subscription) *route {
 		byReceiver = make(map[receiver]int, len(matches))
 	}
 	for _, m := range matches {
+		if !m.rcv.mayReceive(name) {
+			continue
+		}
 		i := r.find(m.rcv, byReceiver)
 		if i < 0 {
 			i = len(r.targets)
@@ -70,6 +77,9 @@ func compileRoute(name string, matches []*subscription) *route {
 			r.targets[i].sids = append(r.targets[i].sids, m.id)
 			r.maxSuffix = max(r.maxSuffix, wire.MaxDeliverySuffix(len(r.targets[i].sids)))
 		}
+	}
+	if len(r.targets) == 0 {
+		return emptyRoute
 	}
 	return r
 }

@@ -12,9 +12,10 @@ import (
 
 // countingReceiver is an in-memory receiver for routing unit tests.
 type countingReceiver struct {
-	name  string
-	frame bool
-	got   [][]uint32
+	denied map[string]bool // topics the receiver's policy forbids
+	name   string
+	frame  bool
+	got    [][]uint32
 }
 
 func (r *countingReceiver) enqueue(_ *event, sids []uint32) bool {
@@ -23,6 +24,8 @@ func (r *countingReceiver) enqueue(_ *event, sids []uint32) bool {
 }
 
 func (r *countingReceiver) needsFrame() bool { return r.frame }
+
+func (r *countingReceiver) mayReceive(name string) bool { return !r.denied[name] }
 
 func subOf(rcv receiver, id uint32) *subscription {
 	return &subscription{id: id, filter: topic.MustParseFilter("x.#"), rcv: rcv}
@@ -161,5 +164,24 @@ func TestCompileRouteMapThreshold(t *testing.T) {
 	}
 	if a17 < a16+2 {
 		t.Errorf("17 matches: %v allocations, 16: %v; want the map on top of one more id slice", a17, a16)
+	}
+}
+
+// A receiver whose policy forbids a topic is left out of that topic's route
+// only; its other subscriptions still route.
+func TestCompileRouteLeavesOutForbiddenReceivers(t *testing.T) {
+	a := &countingReceiver{name: "a", denied: map[string]bool{"events.secret": true}}
+	b := &countingReceiver{name: "b"}
+	matches := []*subscription{{id: 1, rcv: a}, {id: 2, rcv: b}}
+	r := compileRoute("events.secret", matches)
+	if len(r.targets) != 1 || r.targets[0].rcv != b {
+		t.Fatalf("route for a forbidden topic: %+v, want only b", r.targets)
+	}
+	if r := compileRoute("events.open", matches); len(r.targets) != 2 {
+		t.Fatalf("route for an allowed topic has %d targets, want 2", len(r.targets))
+	}
+	only := compileRoute("events.secret", matches[:1])
+	if only != emptyRoute {
+		t.Fatalf("a route with every receiver left out must be the shared empty route")
 	}
 }

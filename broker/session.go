@@ -36,16 +36,27 @@ type session struct {
 	crc  wire.CRC
 	q    *queue
 
-	mu          sync.Mutex // guards id, established and subs
+	mu          sync.Mutex // guards id, established and subs; held while subs are checked against auth
 	id          Identity
 	established bool
 	subs        map[uint32]*subscription
 	publisher   *pb.Publisher // set once by the handshake, read-only after
 
+	// auth is the session's principal under the policy in force, with its
+	// publish decision cache. A policy reload swaps it; only the reader
+	// goroutine uses the cache.
+	auth atomic.Pointer[sessionAuth]
+
 	log        *slog.Logger
-	stopping   atomic.Bool // shutdown asked the reader to stop
-	dropping   atomic.Bool // in an episode of a full queue
+	kicked     atomic.Pointer[endCause] // set when someone else ends the session
+	dropping   atomic.Bool              // in an episode of a full queue
 	writerDone chan struct{}
+
+	// Reader goroutine only: refused publishes in the current window, and
+	// whether the subscription limit was logged.
+	refusals       int
+	refusalWindow  time.Time
+	subLimitLogged bool
 
 	published, delivered, dropped atomic.Uint64
 }
@@ -97,10 +108,10 @@ func (s *session) serve() endCause {
 		if err := s.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return endCause{reason: "closed", err: err}
 		}
-		if s.stopping.Load() {
-			// shutdown's deadline may have been replaced by the line above;
-			// with frames buffered the reader would never see it.
-			return s.readFailed(net.ErrClosed, "")
+		if c := s.kicked.Load(); c != nil {
+			// kick's deadline may have been replaced by the line above; with
+			// frames buffered the reader would never see it.
+			return *c
 		}
 		msg, err := s.rd.ReadFrame()
 		if err != nil {
@@ -117,8 +128,8 @@ func (s *session) serve() endCause {
 
 // readFailed classifies a failed frame read.
 func (s *session) readFailed(err error, timeoutMsg string) endCause {
-	if s.stopping.Load() {
-		return endCause{reason: "shutdown", notice: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_SHUTTING_DOWN, Message: "broker is shutting down", Fatal: true}}
+	if c := s.kicked.Load(); c != nil {
+		return *c
 	}
 	var variant *wire.CRCVariantError
 	var ne net.Error
@@ -151,8 +162,8 @@ func (s *session) handshake() (endCause, bool) {
 	if err := s.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return endCause{reason: "closed", err: err}, false
 	}
-	if s.stopping.Load() {
-		return s.readFailed(net.ErrClosed, ""), false
+	if c := s.kicked.Load(); c != nil {
+		return *c, false
 	}
 	msg, err := s.rd.ReadFrame()
 	if err != nil {
@@ -174,10 +185,10 @@ func (s *session) handshake() (endCause, bool) {
 	if err := validateHello(hello); err != nil {
 		return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_HELLO, err), false
 	}
-
+	if cause, ok := s.admit(hello); !ok {
+		return cause, false
+	}
 	s.mu.Lock()
-	s.id.ClientName, s.id.InstanceID = hello.ClientName, hello.InstanceId
-	s.established = true
 	id := s.id
 	s.mu.Unlock()
 	s.publisher = &pb.Publisher{ClientName: id.ClientName, InstanceId: id.InstanceID, SessionId: id.SessionID}
@@ -195,6 +206,36 @@ func (s *session) handshake() (endCause, bool) {
 		PingIntervalMs:   uint32(cfg.IdleTimeout / 3 / time.Millisecond),
 	}}})
 	return endCause{}, true
+}
+
+// admit checks the Hello's claim against the policy with the kernel's
+// credentials and establishes the session.
+func (s *session) admit(hello *pb.Hello) (endCause, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.id.ClientName, s.id.InstanceID = hello.ClientName, hello.InstanceId
+	if !s.id.HasCredentials {
+		// Without the kernel's word, a claim cannot be checked: fail closed.
+		return s.refuseClaim(errors.New("broker: the peer's credentials are unavailable, so its claim cannot be checked"))
+	}
+	// Holding s.mu orders this against a concurrent policy reload: either
+	// the reload sees the session established, or this sees the new policy.
+	pr, err := s.b.currentPolicy().Admit(hello.ClientName, peerOf(s.id))
+	if err != nil {
+		return s.refuseClaim(err)
+	}
+	s.auth.Store(newSessionAuth(pr))
+	s.established = true
+	return endCause{}, true
+}
+
+// refuseClaim ends a handshake whose claim the policy refuses; s.mu held.
+func (s *session) refuseClaim(err error) (endCause, bool) {
+	s.b.counters.claimsRefused.Add(1)
+	s.b.log.Warn("claim refused", "session", s.id, "err", err)
+	return endCause{reason: "refused", err: err, notice: &pb.Error{
+		Code: pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, Message: err.Error(), Fatal: true,
+	}}, false
 }
 
 // Limits on the claims in a Hello.
@@ -279,11 +320,19 @@ func (s *session) dropSubscriptions() int {
 	return len(subs)
 }
 
-// shutdown asks the session to end because the broker is stopping: the
-// reader wakes up at once and the writer flushes what is queued.
+// kick ends the session from another goroutine: the reader wakes up at
+// once, the peer is told why, and the writer flushes what is queued. The
+// first kick wins.
+func (s *session) kick(cause endCause) {
+	if s.kicked.CompareAndSwap(nil, &cause) {
+		_ = s.conn.SetReadDeadline(time.Now())
+	}
+}
+
+// shutdown ends the session because the broker is stopping.
 func (s *session) shutdown() {
-	s.stopping.Store(true)
-	_ = s.conn.SetReadDeadline(time.Now())
+	s.kick(endCause{reason: "shutdown", notice: &pb.Error{
+		Code: pb.ErrorCode_ERROR_CODE_SHUTTING_DOWN, Message: "broker is shutting down", Fatal: true}})
 }
 
 // abort closes the connection without flushing.

@@ -8,15 +8,21 @@ import (
 
 // counters are the broker-wide statistics, updated lock-free.
 type counters struct {
-	accepted        atomic.Uint64
-	refusedFull     atomic.Uint64
-	handshakeFailed atomic.Uint64
-	protocolErrors  atomic.Uint64
-	published       atomic.Uint64
-	routed          atomic.Uint64 // events queued to a receiver
-	dropped         atomic.Uint64 // events a full receiver queue lost
-	badPublishes    atomic.Uint64
-	slowDisconnects atomic.Uint64
+	accepted           atomic.Uint64
+	refusedFull        atomic.Uint64
+	handshakeFailed    atomic.Uint64
+	protocolErrors     atomic.Uint64
+	published          atomic.Uint64
+	routed             atomic.Uint64 // events queued to a receiver
+	dropped            atomic.Uint64 // events a full receiver queue lost
+	badPublishes       atomic.Uint64
+	claimsRefused      atomic.Uint64
+	refusalDisconnects atomic.Uint64
+	subscriptionLimit  atomic.Uint64
+	handshakeTimeouts  atomic.Uint64
+	idleTimeouts       atomic.Uint64
+	writeTimeouts      atomic.Uint64
+	pendingReplies     atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -39,6 +45,18 @@ type Stats struct {
 	// Dropped counts those lost to a full receiver queue.
 	Routed  uint64
 	Dropped uint64
+	// ClaimsRefused counts handshakes refused because the policy does not
+	// let the peer claim the name it gave.
+	ClaimsRefused uint64
+	// Limit hits: sessions disconnected for too many refused publishes,
+	// subscriptions refused at the per-session limit, sessions closed by the
+	// handshake, idle and write timeouts, and by unread replies piling up.
+	RefusalDisconnects  uint64
+	SubscriptionLimit   uint64
+	HandshakeTimeouts   uint64
+	IdleTimeouts        uint64
+	WriteTimeouts       uint64
+	PendingRepliesLimit uint64
 	// Subscriptions is the number of live subscriptions.
 	Subscriptions int
 	// RouteCache reports the topic index's route cache.
@@ -54,19 +72,26 @@ func (b *Broker) Stats() Stats {
 	is := b.index.Stats()
 	c := &b.counters
 	return Stats{
-		Sessions:         n,
-		Accepted:         c.accepted.Load(),
-		RefusedTooMany:   c.refusedFull.Load(),
-		HandshakeFailed:  c.handshakeFailed.Load(),
-		ProtocolErrors:   c.protocolErrors.Load(),
-		Published:        c.published.Load(),
-		BadPublishes:     c.badPublishes.Load(),
-		Routed:           c.routed.Load(),
-		Dropped:          c.dropped.Load(),
-		Subscriptions:    b.index.Count(),
-		RouteCacheHits:   is.Hits,
-		RouteCacheMisses: is.Misses,
-		RouteCacheSize:   is.Size,
+		Sessions:            n,
+		Accepted:            c.accepted.Load(),
+		RefusedTooMany:      c.refusedFull.Load(),
+		HandshakeFailed:     c.handshakeFailed.Load(),
+		ProtocolErrors:      c.protocolErrors.Load(),
+		Published:           c.published.Load(),
+		BadPublishes:        c.badPublishes.Load(),
+		Routed:              c.routed.Load(),
+		Dropped:             c.dropped.Load(),
+		ClaimsRefused:       c.claimsRefused.Load(),
+		RefusalDisconnects:  c.refusalDisconnects.Load(),
+		SubscriptionLimit:   c.subscriptionLimit.Load(),
+		HandshakeTimeouts:   c.handshakeTimeouts.Load(),
+		IdleTimeouts:        c.idleTimeouts.Load(),
+		WriteTimeouts:       c.writeTimeouts.Load(),
+		PendingRepliesLimit: c.pendingReplies.Load(),
+		Subscriptions:       b.index.Count(),
+		RouteCacheHits:      is.Hits,
+		RouteCacheMisses:    is.Misses,
+		RouteCacheSize:      is.Size,
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/daemoneye/eventbus/broker"
 	"github.com/daemoneye/eventbus/client"
+	"github.com/daemoneye/eventbus/internal/testpolicy"
 	"github.com/daemoneye/eventbus/transport"
 	"github.com/daemoneye/eventbus/wire"
 
@@ -50,6 +51,10 @@ func startBroker(t *testing.T, cfg broker.Config) *testBroker {
 	t.Helper()
 	sock := filepath.Join(shortTempDir(t), "bus.sock")
 	cfg.Logger = quiet
+	if cfg.Policy == nil {
+		// Access control has its own tests; these are about the client.
+		cfg.Policy = testpolicy.Open()
+	}
 	b, err := broker.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ func TestDefaultEndpoint(t *testing.T) {
 
 	sub := startWithEnv(t, "ebctl sub", env, bin.ebctl, "sub", "-count", "1", "events.#")
 	eventually(t, 15*time.Second, "ebctl pub to reach the subscriber", func() bool {
-		cmd := exec.Command(bin.ebctl, "pub", "events.process.lifecycle", "default-endpoint")
+		cmd := exec.Command(bin.ebctl, "pub", "-name", "procmond", "events.process.lifecycle", "default-endpoint")
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Logf("pub: %v: %s", err, out)
@@ -98,6 +98,11 @@ func TestEbctlFailuresAreOneLine(t *testing.T) {
 	}{
 		{[]string{"pub", "events.+.bad", "x"}, "invalid topic"},
 		{[]string{"pub", "$SYS.broker", "x"}, "reserved for the broker"},
+		{[]string{"pub", "events.process.lifecycle", "x"}, "ebctl may not publish to events.process.lifecycle"},
+		{[]string{"pub", "-name", "procmond", "events.network.connections", "x"}, "procmond may not publish to events.network.connections"},
+		{[]string{"sub", "-name", "procmond", "events.#"}, "procmond may not subscribe to events.#: no rule allows it"},
+		{[]string{"sub", "-name", "mallory", "events.#"}, `no principal named "mallory"`},
+		{[]string{"subs", "-name", "ebctl"}, "is an admin request"},
 		{[]string{"sub", "events.#.x"}, "invalid filter"},
 		{[]string{"nonsense"}, "unknown command"},
 	}

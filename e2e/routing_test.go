@@ -156,7 +156,7 @@ func TestSecondBrokerRefused(t *testing.T) {
 	if !strings.Contains(second.stderr.String(), "in use by another running broker") {
 		t.Fatalf("second broker's message does not say why: %q", second.stderr.String())
 	}
-	if _, errOut, err := b.ebctl(t, "", "pub", "events.process.lifecycle", "still-alive"); err != nil {
+	if _, errOut, err := b.ebctl(t, "", "pub", "-name", "procmond", "events.process.lifecycle", "still-alive"); err != nil {
 		t.Fatalf("first broker no longer serves: %v: %s", err, errOut)
 	}
 }
@@ -173,7 +173,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 	p := start(t, "eventbusd again", nil, bin.eventbusd, "-socket", b.socket)
 	again := &broker{proc: p, socket: b.socket}
 	eventually(t, 10*time.Second, "restarted broker serving", func() bool {
-		_, _, err := again.ebctl(t, "", "pub", "events.process.lifecycle", "x")
+		_, _, err := again.ebctl(t, "", "pub", "-name", "procmond", "events.process.lifecycle", "x")
 		return err == nil
 	})
 }

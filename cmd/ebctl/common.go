@@ -21,9 +21,16 @@ type connFlags struct {
 	verbose bool
 }
 
-func (f *connFlags) bind(fs *flag.FlagSet) {
+// Client names ebctl claims by default: the operator's watch-only principal,
+// and the agent for admin requests, which only the agent may make.
+const (
+	operatorName = "ebctl"
+	adminName    = "daemoneye-agent"
+)
+
+func (f *connFlags) bind(fs *flag.FlagSet, defaultName string) {
 	fs.StringVar(&f.socket, "socket", "", "broker endpoint (default: the platform default endpoint)")
-	fs.StringVar(&f.name, "name", "ebctl", "client name to claim")
+	fs.StringVar(&f.name, "name", defaultName, "client name to claim; the broker's policy decides whether this user may")
 	fs.TextVar(&f.crc, "crc", wire.CRCIEEE, "frame checksum: ieee or castagnoli (must match the broker)")
 	fs.DurationVar(&f.timeout, "connect-timeout", 5*time.Second, "time allowed to connect and for each answer")
 	fs.BoolVar(&f.verbose, "v", false, "log client diagnostics to stderr")

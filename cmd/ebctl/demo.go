@@ -203,7 +203,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 func runDemoCollector(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet("demo-collector", "", env.stderr)
 	var cf connFlags
-	cf.bind(fs)
+	cf.bind(fs, operatorName)
 	kind := fs.String("kind", "process", "process or network")
 	rate := fs.Int("rate", 4, "events per second")
 	if _, err := parseInterleaved(fs, args); err != nil {

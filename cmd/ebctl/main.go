@@ -3,12 +3,15 @@
 //
 //	ebctl sub [flags] FILTER...       print matching events, one per line
 //	ebctl pub [flags] TOPIC [PAYLOAD] publish PAYLOAD, or each stdin line with "-"
-//	ebctl subs [flags]                list every session's subscriptions
+//	ebctl subs [flags]                list every session's subscriptions (admin)
+//	ebctl disconnect [flags] ID       end a session (admin)
 //	ebctl demo [flags]                broker, collectors and subscriber, for a few seconds
 //
 // Every command takes -socket (the broker's endpoint) and -name (the client
-// name to claim, "ebctl" by default). On failure ebctl prints one line to
-// stderr and exits non-zero.
+// name to claim). sub and pub claim "ebctl", the operator's principal, which
+// may watch everything and publish nothing; subs and disconnect are admin
+// requests and claim "daemoneye-agent". On failure ebctl prints one line to
+// stderr, with the broker's reason for a refusal, and exits non-zero.
 package main
 
 import (
@@ -40,7 +43,8 @@ func commands() []command {
 	return []command{
 		{name: "sub", summary: "subscribe and print each event as TOPIC PAYLOAD", run: runSub},
 		{name: "pub", summary: "publish an event (PAYLOAD, or one event per stdin line with -)", run: runPub},
-		{name: "subs", summary: "list subscriptions of every session", run: runSubs},
+		{name: "subs", summary: "list subscriptions of every session (admin)", run: runSubs},
+		{name: "disconnect", summary: "end a session (admin)", run: runDisconnect},
 		{name: "demo", summary: "run a broker, two collector processes and a subscriber for a few seconds", run: runDemo},
 		{name: "demo-collector", run: runDemoCollector, hidden: true},
 	}
@@ -81,7 +85,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: ebctl COMMAND [flags] [args]\n\ncommands:")
 	for _, c := range commands() {
 		if !c.hidden {
-			fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 		}
 	}
 	fmt.Fprintln(w, "\nRun 'ebctl COMMAND -h' for a command's flags.")

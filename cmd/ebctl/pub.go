@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/daemoneye/eventbus/client"
@@ -32,7 +33,7 @@ const maxStdinLine = 1 << 20
 func runPub(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet("pub", "TOPIC [PAYLOAD | -]", env.stderr)
 	var cf connFlags
-	cf.bind(fs)
+	cf.bind(fs, operatorName)
 	corrID := fs.String("correlation-id", "", "correlation id to attach")
 	stage := fs.String("stage", "", "workflow stage to attach")
 	tags := tagFlags{}
@@ -89,7 +90,7 @@ func runPub(ctx context.Context, env *cliEnv, args []string) error {
 func runSubs(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet("subs", "", env.stderr)
 	var cf connFlags
-	cf.bind(fs)
+	cf.bind(fs, adminName)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -120,4 +121,36 @@ func runSubs(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	return w.Flush()
+}
+
+func runDisconnect(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet("disconnect", "SESSION_ID [REASON]", env.stderr)
+	var cf connFlags
+	cf.bind(fs, adminName)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		fs.Usage()
+		return fmt.Errorf("%w: disconnect needs a session id and at most one reason", errUsage)
+	}
+	id, err := strconv.ParseUint(pos[0], 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: session id %q is not a number", errUsage, pos[0])
+	}
+	reason := "disconnected with ebctl"
+	if len(pos) == 2 {
+		reason = pos[1]
+	}
+	c, err := cf.dial(ctx, env.stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.DisconnectSession(ctx, id, reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "session %d disconnected\n", id)
+	return nil
 }

@@ -26,7 +26,7 @@ import (
 func runSub(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet("sub", "FILTER...", env.stderr)
 	var cf connFlags
-	cf.bind(fs)
+	cf.bind(fs, operatorName)
 	asJSON := fs.Bool("json", false, "print one JSON object per event")
 	decode := fs.Bool("decode", false, "decode known payload types (process events, collector tasks) as JSON")
 	count := fs.Int("count", 0, "exit after this many events (0: run until interrupted)")
@@ -44,7 +44,19 @@ func runSub(ctx context.Context, env *cliEnv, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	c, err := cf.dial(ctx, env.stderr, nil)
+	// The broker ends a subscription that a reloaded policy no longer allows;
+	// say so, and stop once none is left.
+	revoked := make(chan error, len(filters))
+	c, err := cf.dial(ctx, env.stderr, func(err error) {
+		fmt.Fprintln(env.stderr, "ebctl:", oneLine(err))
+		var be *client.BrokerError
+		if errors.As(err, &be) && be.Code == pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED && be.Topic != "" {
+			select {
+			case revoked <- err:
+			default:
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -67,6 +79,11 @@ func runSub(ctx context.Context, env *cliEnv, args []string) error {
 		case <-c.Done():
 			p.flush()
 			return c.Err()
+		case err := <-revoked:
+			if len(c.Subscriptions()) == 0 {
+				p.flush()
+				return fmt.Errorf("no subscription left: %w", err)
+			}
 		case <-flush.C:
 			if err := p.flush(); err != nil {
 				return err

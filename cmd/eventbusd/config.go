@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/daemoneye/eventbus/acl"
 	"github.com/daemoneye/eventbus/broker"
 	"github.com/daemoneye/eventbus/transport"
 	"github.com/daemoneye/eventbus/wire"
@@ -35,6 +36,12 @@ type config struct {
 	QueueMessages    int           `toml:"queue_messages"`
 	QueueBytes       int           `toml:"queue_bytes"`
 
+	// Policy is the access policy file; empty means the built-in default.
+	Policy               string        `toml:"policy"`
+	MaxRefusedPublishes  int           `toml:"max_refused_publishes"`
+	RefusedPublishWindow time.Duration `toml:"refused_publish_window"`
+	MaxTopicLength       int           `toml:"max_topic_length"`
+
 	LogLevel  string `toml:"log_level"`
 	LogFormat string `toml:"log_format"`
 }
@@ -42,19 +49,22 @@ type config struct {
 func defaultConfig() config {
 	d := broker.DefaultConfig()
 	return config{
-		Socket:           transport.DefaultEndpoint(),
-		SocketMode:       "0600",
-		MaxFrameSize:     d.Wire.MaxFrameSize,
-		CRC:              d.Wire.CRC,
-		MaxConnections:   d.MaxConnections,
-		HandshakeTimeout: d.HandshakeTimeout,
-		IdleTimeout:      d.IdleTimeout,
-		WriteTimeout:     d.WriteTimeout,
-		MaxSubscriptions: d.MaxSubscriptions,
-		QueueMessages:    d.QueueMessages,
-		QueueBytes:       d.QueueBytes,
-		LogLevel:         "info",
-		LogFormat:        "text",
+		Socket:               transport.DefaultEndpoint(),
+		SocketMode:           "0600",
+		MaxFrameSize:         d.Wire.MaxFrameSize,
+		CRC:                  d.Wire.CRC,
+		MaxConnections:       d.MaxConnections,
+		HandshakeTimeout:     d.HandshakeTimeout,
+		IdleTimeout:          d.IdleTimeout,
+		WriteTimeout:         d.WriteTimeout,
+		MaxSubscriptions:     d.MaxSubscriptions,
+		QueueMessages:        d.QueueMessages,
+		QueueBytes:           d.QueueBytes,
+		MaxRefusedPublishes:  d.MaxRefusedPublishes,
+		RefusedPublishWindow: d.RefusedPublishWindow,
+		MaxTopicLength:       d.MaxTopicLength,
+		LogLevel:             "info",
+		LogFormat:            "text",
 	}
 }
 
@@ -96,6 +106,10 @@ func (c *config) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "subscriptions per session")
 	fs.IntVar(&c.QueueMessages, "queue-messages", c.QueueMessages, "events queued per receiver before dropping")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", c.QueueBytes, "bytes queued per receiver before dropping")
+	fs.StringVar(&c.Policy, "policy", c.Policy, "access policy `file` (TOML); reloaded on SIGHUP (default: the built-in policy)")
+	fs.IntVar(&c.MaxRefusedPublishes, "max-refused-publishes", c.MaxRefusedPublishes, "refused publishes within the window before a session is disconnected")
+	fs.DurationVar(&c.RefusedPublishWindow, "refused-publish-window", c.RefusedPublishWindow, "window for -max-refused-publishes")
+	fs.IntVar(&c.MaxTopicLength, "max-topic-length", c.MaxTopicLength, "longest topic or filter in bytes (at most 255)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
@@ -127,17 +141,33 @@ func (c *config) logger() (*slog.Logger, error) {
 	}
 }
 
-func (c *config) brokerConfig(log *slog.Logger) broker.Config {
+// loadPolicy reads the policy file, or returns nil for the built-in default.
+func (c *config) loadPolicy() (acl.Admitter, error) {
+	if c.Policy == "" {
+		return nil, nil
+	}
+	p, err := acl.LoadFile(c.Policy, uint32(os.Geteuid()))
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (c *config) brokerConfig(log *slog.Logger, policy acl.Admitter) broker.Config {
 	return broker.Config{
-		Wire:             wire.Config{CRC: c.CRC, MaxFrameSize: c.MaxFrameSize},
-		MaxConnections:   c.MaxConnections,
-		HandshakeTimeout: c.HandshakeTimeout,
-		IdleTimeout:      c.IdleTimeout,
-		WriteTimeout:     c.WriteTimeout,
-		MaxSubscriptions: c.MaxSubscriptions,
-		QueueMessages:    c.QueueMessages,
-		QueueBytes:       c.QueueBytes,
-		LocalName:        "eventbusd",
-		Logger:           log,
+		Policy:               policy,
+		MaxRefusedPublishes:  c.MaxRefusedPublishes,
+		RefusedPublishWindow: c.RefusedPublishWindow,
+		MaxTopicLength:       c.MaxTopicLength,
+		Wire:                 wire.Config{CRC: c.CRC, MaxFrameSize: c.MaxFrameSize},
+		MaxConnections:       c.MaxConnections,
+		HandshakeTimeout:     c.HandshakeTimeout,
+		IdleTimeout:          c.IdleTimeout,
+		WriteTimeout:         c.WriteTimeout,
+		MaxSubscriptions:     c.MaxSubscriptions,
+		QueueMessages:        c.QueueMessages,
+		QueueBytes:           c.QueueBytes,
+		LocalName:            "eventbusd",
+		Logger:               log,
 	}
 }

@@ -27,7 +27,7 @@ func TestDefaultsMatchBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := broker.DefaultConfig()
-	bc := cfg.brokerConfig(nil)
+	bc := cfg.brokerConfig(nil, nil)
 	if bc.Wire.MaxFrameSize != wire.DefaultMaxFrameSize || bc.MaxConnections != d.MaxConnections ||
 		bc.HandshakeTimeout != d.HandshakeTimeout || bc.IdleTimeout != d.IdleTimeout || bc.WriteTimeout != d.WriteTimeout {
 		t.Fatalf("daemon defaults %+v differ from broker defaults %+v", bc, d)

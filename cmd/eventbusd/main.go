@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -49,25 +50,43 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b, err := broker.New(cfg.brokerConfig(log))
+	policy, err := cfg.loadPolicy()
 	if err != nil {
 		return err
+	}
+	b, err := broker.New(cfg.brokerConfig(log, policy))
+	if err != nil {
+		return err
+	}
+	policySource := "built-in default"
+	if cfg.Policy != "" {
+		policySource = cfg.Policy
 	}
 	ln, err := transport.Listen(cfg.Socket, &transport.ListenConfig{SocketMode: mode, Group: cfg.SocketGroup})
 	if err != nil {
 		return err
 	}
-	log.Info("eventbusd listening", "socket", cfg.Socket, "pid", os.Getpid(), "crc", cfg.CRC, "max_connections", cfg.MaxConnections)
+	log.Info("eventbusd listening", "socket", cfg.Socket, "pid", os.Getpid(), "crc", cfg.CRC,
+		"max_connections", cfg.MaxConnections, "policy", policySource)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- b.Serve(ln) }()
 
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case err := <-served:
+			return fmt.Errorf("serve: %w", err)
+		case <-hup:
+			reloadPolicy(log, b, cfg)
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -82,6 +101,23 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// reloadPolicy re-reads the policy file on SIGHUP. An invalid file leaves
+// the policy in force unchanged.
+func reloadPolicy(log *slog.Logger, b *broker.Broker, cfg config) {
+	if cfg.Policy == "" {
+		log.Info("SIGHUP: no policy file configured; the built-in policy stays in force")
+		return
+	}
+	p, err := cfg.loadPolicy()
+	if err != nil {
+		log.Error("SIGHUP: policy not reloaded; the previous one stays in force", "err", err)
+		return
+	}
+	r := b.SetPolicy(p)
+	log.Info("SIGHUP: policy reloaded", "file", cfg.Policy, "sessions", r.Sessions,
+		"disconnected", r.Disconnected, "subscriptions_revoked", r.Revoked)
 }
 
 // parseArgs builds the configuration: defaults, then the file, then the
