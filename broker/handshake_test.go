@@ -113,6 +113,10 @@ func TestHandshakeTimeout(t *testing.T) {
 	silent := dialRaw(t, tb.sock)
 	silent.expectFatal(pb.ErrorCode_ERROR_CODE_TIMEOUT) // at least one handshake timeout has passed
 	ok.ping(7)
+	eventually(t, "both handshake timeouts counted", func() bool { return tb.Stats().HandshakeTimeouts == 2 })
+	if st := tb.Stats(); st.IdleTimeouts != 0 {
+		t.Errorf("handshake timeouts counted as idle timeouts: %+v", st)
+	}
 }
 
 func TestSecondHelloIsFatal(t *testing.T) {

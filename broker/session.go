@@ -47,10 +47,13 @@ type session struct {
 	// goroutine uses the cache.
 	auth atomic.Pointer[sessionAuth]
 
-	log        *slog.Logger
-	kicked     atomic.Pointer[endCause] // set when someone else ends the session
-	dropping   atomic.Bool              // in an episode of a full queue
-	writerDone chan struct{}
+	log      *slog.Logger
+	kicked   atomic.Pointer[endCause] // set when someone else ends the session
+	dropping atomic.Bool              // in an episode of a full queue
+	// unreadReplies is set once the session is closed for not reading its
+	// replies, so that the limit is counted and logged once.
+	unreadReplies atomic.Bool
+	writerDone    chan struct{}
 
 	// Reader goroutine only: refused publishes in the current window, and
 	// whether the subscription limit was logged.
@@ -115,7 +118,11 @@ func (s *session) serve() endCause {
 		}
 		msg, err := s.rd.ReadFrame()
 		if err != nil {
-			return s.readFailed(err, fmt.Sprintf("no message for %v", idle))
+			cause := s.readFailed(err, fmt.Sprintf("no message for %v", idle))
+			if cause.reason == "timeout" {
+				s.b.counters.idleTimeouts.Add(1)
+			}
+			return cause
 		}
 		if err := wire.DecodeEnvelope(msg, env); err != nil {
 			return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_FRAME, err)
@@ -167,7 +174,13 @@ func (s *session) handshake() (endCause, bool) {
 	}
 	msg, err := s.rd.ReadFrame()
 	if err != nil {
-		return s.readFailed(err, fmt.Sprintf("handshake not completed within %v", timeout)), false
+		cause := s.readFailed(err, fmt.Sprintf("handshake not completed within %v", timeout))
+		if cause.reason == "timeout" {
+			s.b.counters.handshakeTimeouts.Add(1)
+			s.b.limits.hit(limitHandshake, "connections are not completing the handshake in time",
+				"timeout", timeout, "session", s.id)
+		}
+		return cause, false
 	}
 	env := new(pb.Envelope)
 	if err := wire.DecodeEnvelope(msg, env); err != nil {
@@ -226,6 +239,7 @@ func (s *session) admit(hello *pb.Hello) (endCause, bool) {
 	}
 	s.auth.Store(newSessionAuth(pr))
 	s.established = true
+	s.b.limits.clear(limitHandshake, "handshakes completing again")
 	return endCause{}, true
 }
 
@@ -279,7 +293,8 @@ func (s *session) reply(env *pb.Envelope) {
 		s.log.Error("cannot encode reply", "err", err)
 		return
 	}
-	if !s.q.pushControl(frame) {
+	if !s.q.pushControl(frame) && s.unreadReplies.CompareAndSwap(false, true) {
+		s.b.counters.pendingReplies.Add(1)
 		s.log.Warn("closing session: it does not read its replies", "pending", maxPendingReplies)
 		s.conn.Close()
 	}

@@ -103,7 +103,11 @@ type limitLog struct {
 	active map[string]bool
 }
 
-const limitConnections = "max_connections"
+// Broker-wide limits whose episodes limitLog tracks.
+const (
+	limitConnections = "max_connections"
+	limitHandshake   = "handshake_timeout"
+)
 
 func (l *limitLog) hit(limit, msg string, args ...any) {
 	l.mu.Lock()

@@ -1,6 +1,10 @@
 package broker
 
-import "time"
+import (
+	"errors"
+	"os"
+	"time"
+)
 
 // writeLoop drains the session's queue into the socket, batching everything
 // queued into as few writes as possible. It closes the connection when the
@@ -18,6 +22,9 @@ func (s *session) writeLoop() {
 			buf = nil
 		}
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.b.counters.writeTimeouts.Add(1)
+			}
 			s.log.Warn("write failed; closing session", "err", err, "write_timeout", s.b.cfg.WriteTimeout)
 			return
 		}
