@@ -316,10 +316,13 @@ func (s *session) end(cause endCause) {
 	if cause.err != nil {
 		args = append(args, "err", cause.err)
 	}
-	if cause.reason == "protocol" || cause.reason == "timeout" {
-		s.log.Warn("session ended", args...)
-	} else {
+	switch cause.reason {
+	case "closed", "shutdown":
 		s.log.Info("session ended", args...)
+	default:
+		// Ended by a limit, the policy, an administrator or a fault: worth
+		// an operator's attention.
+		s.log.Warn("session ended", args...)
 	}
 }
 
