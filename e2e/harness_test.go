@@ -36,6 +36,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// MkdirTemp makes the directory 0700; tests that run clients as another
+	// user need to execute the binaries in it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	for name, dst := range map[string]*string{"eventbusd": &bin.eventbusd, "ebctl": &bin.ebctl} {
 		*dst = filepath.Join(dir, name)
 		cmd := exec.Command("go", "build", "-o", *dst, "github.com/daemoneye/eventbus/cmd/"+name)
@@ -94,21 +100,31 @@ func (b *lineBuffer) lines() []string {
 // start runs a binary with args; the process is killed when the test ends.
 func start(t *testing.T, name string, stdin io.Reader, path string, args ...string) *proc {
 	t.Helper()
-	return startCmd(t, name, stdin, nil, path, args...)
+	return startCmd(t, name, stdin, nil, nil, path, args...)
+}
+
+// startAs is start with the process running as another user.
+func startAs(t *testing.T, cred *syscall.Credential, name string, stdin io.Reader, path string, args ...string) *proc {
+	t.Helper()
+	return startCmd(t, name, stdin, nil, cred, path, args...)
 }
 
 // startWithEnv is start with the environment env instead of the test's.
 func startWithEnv(t *testing.T, name string, env []string, path string, args ...string) *proc {
 	t.Helper()
-	return startCmd(t, name, nil, env, path, args...)
+	return startCmd(t, name, nil, env, nil, path, args...)
 }
 
-func startCmd(t *testing.T, name string, stdin io.Reader, env []string, path string, args ...string) *proc {
+// startCmd starts path; a non-nil cred runs it as that user.
+func startCmd(t *testing.T, name string, stdin io.Reader, env []string, cred *syscall.Credential, path string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, stdout: newLineBuffer(), stderr: newLineBuffer(), done: make(chan struct{})}
 	p.cmd = exec.Command(path, args...)
 	p.cmd.Stdin = stdin
 	p.cmd.Env = env
+	if cred != nil {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -157,7 +173,12 @@ type broker struct {
 // connections.
 func startBroker(t *testing.T, args ...string) *broker {
 	t.Helper()
-	socket := filepath.Join(shortTempDir(t), "run", "bus.sock")
+	return startBrokerOn(t, filepath.Join(shortTempDir(t), "run", "bus.sock"), args...)
+}
+
+// startBrokerOn is startBroker on the given socket path.
+func startBrokerOn(t *testing.T, socket string, args ...string) *broker {
+	t.Helper()
 	p := start(t, "eventbusd", nil, bin.eventbusd, append([]string{"-socket", socket, "-log-level", "debug"}, args...)...)
 	eventually(t, 10*time.Second, "broker accepting connections", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -175,7 +196,16 @@ func startBroker(t *testing.T, args ...string) *broker {
 // ebctl runs one ebctl command against the broker to completion.
 func (b *broker) ebctl(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return b.ebctlAs(t, nil, stdin, args...)
+}
+
+// ebctlAs is ebctl run as another user when cred is not nil.
+func (b *broker) ebctlAs(t *testing.T, cred *syscall.Credential, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	cmd := exec.Command(bin.ebctl, withSocket(args, b.socket)...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -197,6 +227,12 @@ func (b *broker) ebctl(t *testing.T, stdin string, args ...string) (stdout, stde
 func (b *broker) startEbctl(t *testing.T, name string, stdin io.Reader, args ...string) *proc {
 	t.Helper()
 	return start(t, name, stdin, bin.ebctl, withSocket(args, b.socket)...)
+}
+
+// startEbctlAs is startEbctl with the process running as another user.
+func (b *broker) startEbctlAs(t *testing.T, cred *syscall.Credential, name string, stdin io.Reader, args ...string) *proc {
+	t.Helper()
+	return startAs(t, cred, name, stdin, bin.ebctl, withSocket(args, b.socket)...)
 }
 
 // withSocket puts -socket right after the subcommand.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -74,17 +75,40 @@ func runPub(ctx context.Context, env *cliEnv, args []string) error {
 	if pos[1] != "-" {
 		return publish([]byte(pos[1]))
 	}
-	sc := bufio.NewScanner(env.stdin)
-	sc.Buffer(make([]byte, 64<<10), maxStdinLine)
-	for sc.Scan() {
-		if err := publish(sc.Bytes()); err != nil {
-			return err
+	// Lines are read on their own goroutine so that a session the broker
+	// ends (a policy reload, an admin disconnect, a shutdown) is reported at
+	// once, not when the next line happens to arrive.
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(env.stdin)
+		sc.Buffer(make([]byte, 64<<10), maxStdinLine)
+		for sc.Scan() {
+			select {
+			case lines <- bytes.Clone(sc.Bytes()):
+			case <-c.Done():
+				return
+			}
+		}
+		readErr <- sc.Err()
+	}()
+	for {
+		select {
+		case line := <-lines:
+			if err := publish(line); err != nil {
+				return err
+			}
+		case err := <-readErr:
+			if err != nil {
+				return fmt.Errorf("reading stdin: %w", err)
+			}
+			return nil
+		case <-c.Done():
+			return c.Err()
+		case <-ctx.Done():
+			return nil
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading stdin: %w", err)
-	}
-	return nil
 }
 
 func runSubs(ctx context.Context, env *cliEnv, args []string) error {
