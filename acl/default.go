@@ -20,12 +20,13 @@ var collectorKinds = []struct{ name, kind string }{
 // DefaultPrincipals returns the built-in roles, claimable by the given uids
 // (typically root and the broker's own user):
 //
-//   - daemoneye-agent publishes control.#, subscribes events.# and
-//     control.health.#, and may use admin requests.
+//   - daemoneye-agent publishes control.#, subscribes events.#,
+//     control.health.# and $SYS.#, and may use admin requests.
 //   - procmond, netmond, fsmond and perfmond each publish their own
 //     events.<kind>.# plus control.health.heartbeat and control.health.status,
-//     and subscribe control.collector.lifecycle, control.collector.config and
-//     control.collector.task.<kind>.
+//     and subscribe control.collector.lifecycle, control.collector.config,
+//     control.collector.task.<kind>, and control.health.diagnostics to answer
+//     the agent's diagnostics requests.
 //   - ebctl, the operator's tool, may watch everything (# and $SYS.#) and
 //     publish nothing.
 func DefaultPrincipals(uids ...uint32) []*Principal {
@@ -35,7 +36,7 @@ func DefaultPrincipals(uids ...uint32) []*Principal {
 			Name:      AgentName,
 			UIDs:      uids,
 			Publish:   Rules{Allow: []topic.Filter{f("control.#")}},
-			Subscribe: Rules{Allow: []topic.Filter{f("events.#"), f("control.health.#")}},
+			Subscribe: Rules{Allow: []topic.Filter{f("events.#"), f("control.health.#"), f(topic.SysPrefix + ".#")}},
 			Admin:     true,
 		},
 		{
@@ -53,6 +54,7 @@ func DefaultPrincipals(uids ...uint32) []*Principal {
 			}},
 			Subscribe: Rules{Allow: []topic.Filter{
 				f(topic.ControlCollectorLifecycle), f(topic.ControlCollectorConfig), f(topic.CollectorTaskTopic(c.kind)),
+				f(topic.ControlHealthDiagnostics),
 			}},
 		})
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/daemoneye/eventbus/acl"
 	"github.com/daemoneye/eventbus/topic"
 	"github.com/daemoneye/eventbus/transport"
+
+	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
 )
 
 // Errors returned by the broker's API.
@@ -52,10 +54,15 @@ func (id Identity) LogValue() slog.Value {
 
 // Broker routes events between sessions. Create it with New.
 type Broker struct {
-	cfg    Config
-	log    *slog.Logger
-	index  *topic.Index[*subscription, *route]
-	policy atomic.Pointer[acl.Admitter]
+	cfg      Config
+	log      *slog.Logger
+	index    *topic.Index[*subscription, *route]
+	policy   atomic.Pointer[acl.Admitter]
+	requests *requests
+	topics   *topicRegistry
+	started  time.Time
+	// sysPublisher is who $SYS events come from.
+	sysPublisher *pb.Publisher
 
 	nextSessionID atomic.Uint64
 	counters      counters
@@ -86,7 +93,14 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.limits.log = cfg.Logger
 	b.policy.Store(&cfg.Policy)
-	b.index = topic.NewIndex[*subscription, *route](compileRoute, topic.IndexOptions{CacheSize: cfg.RouteCacheSize})
+	b.requests = newRequests()
+	b.topics = newTopicRegistry(cfg.MaxTopicStats)
+	b.started = time.Now()
+	b.sysPublisher = &pb.Publisher{ClientName: sysPublisherName}
+	b.index = topic.NewIndex[*subscription, *route](b.compile, topic.IndexOptions{CacheSize: cfg.RouteCacheSize})
+	if cfg.StatsInterval > 0 {
+		go b.publishStatsEvery(cfg.StatsInterval)
+	}
 	return b, nil
 }
 

@@ -60,6 +60,15 @@ type Config struct {
 	// MaxTopicLength bounds topic names and filters, in bytes; at most
 	// topic.MaxLength.
 	MaxTopicLength int
+	// SlowConsumerTimeout disconnects a receiver whose queue has been
+	// dropping events for this long; negative never does.
+	SlowConsumerTimeout time.Duration
+	// StatsInterval is how often the broker publishes $SYS.broker.stats;
+	// negative never.
+	StatsInterval time.Duration
+	// MaxTopicStats bounds the topics counted one by one in statistics;
+	// the rest are summed under "*".
+	MaxTopicStats int
 
 	// Logger receives the broker's structured logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -77,6 +86,8 @@ const (
 	DefaultRouteCacheSize   = 4096
 	DefaultLocalName        = "broker"
 	DefaultMaxRefused       = 100
+	DefaultSlowConsumer     = 30 * time.Second
+	DefaultStatsInterval    = 10 * time.Second
 	DefaultRefusedWindow    = 10 * time.Second
 	DefaultVersion          = "0.1.0"
 )
@@ -103,6 +114,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxRefusedPublishes, DefaultMaxRefused)
 	setDefault(&c.RefusedPublishWindow, DefaultRefusedWindow)
 	setDefault(&c.MaxTopicLength, topic.MaxLength)
+	setDefault(&c.SlowConsumerTimeout, DefaultSlowConsumer)
+	setDefault(&c.StatsInterval, DefaultStatsInterval)
+	setDefault(&c.MaxTopicStats, DefaultMaxTopicStats)
 	if c.Policy == nil {
 		c.Policy = defaultPolicy()
 	}

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -26,6 +28,9 @@ type Message struct {
 	// Dropped counts events this in-process session lost to a full queue
 	// just before this one.
 	Dropped uint64
+
+	replyTo string  // the reply token when the message is a request
+	b       *Broker // for Respond
 }
 
 // Publisher identifies who published a Message.
@@ -73,12 +78,28 @@ func (b *Broker) Publish(name string, payload []byte, corr *pb.Correlation) (int
 	if err != nil {
 		return 0, err
 	}
-	return b.publish(name, bytes.Clone(payload), corr, l.publisher)
+	return b.publish(outgoing{topic: name, payload: bytes.Clone(payload), correlation: corr, from: l.publisher})
 }
 
 // Subscribe subscribes the hosting program to filter. handler runs on the
 // broker's in-process dispatch goroutine.
 func (b *Broker) Subscribe(filter string, handler Handler) (*LocalSubscription, error) {
+	return b.subscribeLocal(filter, "", handler)
+}
+
+// SubscribeGroup is Subscribe as a member of queue group: each matching
+// event goes to one member of the group, in process or over a socket.
+func (b *Broker) SubscribeGroup(filter, group string, handler Handler) (*LocalSubscription, error) {
+	if group == "" {
+		return nil, fmt.Errorf("broker: empty queue group name")
+	}
+	if err := validateGroup(group); err != nil {
+		return nil, err
+	}
+	return b.subscribeLocal(filter, group, handler)
+}
+
+func (b *Broker) subscribeLocal(filter, group string, handler Handler) (*LocalSubscription, error) {
 	f, err := topic.ParseFilter(filter)
 	if err != nil {
 		return nil, err
@@ -93,11 +114,96 @@ func (b *Broker) Subscribe(filter string, handler Handler) (*LocalSubscription, 
 		return nil, fmt.Errorf("broker: at most %d in-process subscriptions", b.cfg.MaxSubscriptions)
 	}
 	l.nextID++
-	ls := &LocalSubscription{sub: &subscription{id: l.nextID, filter: f, rcv: l}, handler: handler, ls: l}
+	ls := &LocalSubscription{sub: &subscription{id: l.nextID, filter: f, group: group, rcv: l}, handler: handler, ls: l}
 	l.subs[ls.sub.id] = ls
 	l.mu.Unlock()
 	b.index.Insert(f, ls.sub)
 	return ls, nil
+}
+
+// ErrNoResponders is returned by Request when nothing subscribes to the
+// topic; errors.As gives the broker's *RequestError.
+var ErrNoResponders = errors.New("broker: no responders")
+
+// RequestError is a request that ended without a reply.
+type RequestError struct {
+	Code    pb.ErrorCode
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+// Is makes a NO_RESPONDERS RequestError match ErrNoResponders.
+func (e *RequestError) Is(target error) bool {
+	return target == ErrNoResponders && e.Code == pb.ErrorCode_ERROR_CODE_NO_RESPONDERS
+}
+
+// Request publishes a request from the hosting program and waits for the
+// first reply, until ctx ends. It fails at once with ErrNoResponders when
+// nothing subscribes to the topic.
+func (b *Broker) Request(ctx context.Context, name string, payload []byte, corr *pb.Correlation) (*Message, error) {
+	if err := topic.ValidateName(name); err != nil {
+		return nil, err
+	}
+	l, err := b.localSession()
+	if err != nil {
+		return nil, err
+	}
+	timeout := DefaultRequestTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	w := &localRequest{done: make(chan struct{})}
+	o := outgoing{topic: name, payload: bytes.Clone(payload), correlation: corr, from: l.publisher}
+	if e := b.request(o, w, 0, l.publisher.SessionId, timeout); e != nil {
+		return nil, &RequestError{Code: e.Code, Message: e.Message}
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if w.fail != nil {
+		return nil, &RequestError{Code: w.fail.Code, Message: w.fail.Message}
+	}
+	r := w.resp
+	return &Message{
+		Topic:       name,
+		Payload:     r.Payload,
+		Time:        time.Now(),
+		Publisher:   publisherOf(r.Responder),
+		Correlation: r.Correlation,
+	}, nil
+}
+
+// localRequest waits for the answer to an in-process request.
+type localRequest struct {
+	done chan struct{}
+	resp *pb.Response
+	fail *pb.Error
+}
+
+func (w *localRequest) answer(_ uint64, resp *pb.Response, fail *pb.Error) {
+	w.resp, w.fail = resp, fail
+	close(w.done)
+}
+
+// Respond answers a request delivered to an in-process handler. Only the
+// first answer to a request reaches the requester; Respond reports false for
+// a message that is not a request or whose request is answered or expired.
+func (m *Message) Respond(payload []byte, corr *pb.Correlation) bool {
+	if m.replyTo == "" || m.b == nil {
+		return false
+	}
+	return m.b.reply(m.replyTo, bytes.Clone(payload), corr, m.b.local.publisher)
+}
+
+// IsRequest reports whether the message is a request, to be answered with
+// Respond.
+func (m *Message) IsRequest() bool { return m.replyTo != "" }
+
+func publisherOf(p *pb.Publisher) Publisher {
+	return Publisher{ClientName: p.GetClientName(), InstanceID: p.GetInstanceId(), SessionID: p.GetSessionId()}
 }
 
 // localSession is the hosting program's own session: it publishes under
@@ -142,6 +248,11 @@ func (l *localSession) enqueue(ev *event, sids []uint32) bool {
 	return true
 }
 
+// offer implements receiver.
+func (l *localSession) offer(ev *event, sids []uint32) bool {
+	return l.q.offerEvent(ev, sids).queued()
+}
+
 // needsFrame implements receiver: handlers get the decoded event.
 func (l *localSession) needsFrame() bool { return false }
 
@@ -176,10 +287,12 @@ func (l *localSession) deliver(it *queued) {
 			Topic:          d.Topic,
 			Payload:        d.Payload,
 			Time:           time.Unix(0, d.TimestampUnixNano),
-			Publisher:      Publisher{ClientName: d.Publisher.GetClientName(), InstanceID: d.Publisher.GetInstanceId(), SessionID: d.Publisher.GetSessionId()},
+			Publisher:      publisherOf(d.Publisher),
 			Correlation:    d.Correlation,
 			SubscriptionID: sid,
 			Dropped:        it.dropped,
+			replyTo:        d.ReplyTo,
+			b:              l.b,
 		})
 	}
 }

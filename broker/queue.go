@@ -46,8 +46,22 @@ const (
 	droppedClosed
 )
 
-// pushEvent queues ev unless the queue is full or closed.
+// queued reports whether the entry was queued.
+func (r pushResult) queued() bool { return r == pushed || r == pushedAfterGap }
+
+// pushEvent queues ev unless the queue is full or closed. A full queue
+// counts a drop that the receiver's next delivery reports.
 func (q *queue) pushEvent(ev *event, sids []uint32) pushResult {
+	return q.push(ev, sids, true)
+}
+
+// offerEvent is pushEvent without counting a drop when full: the caller
+// tries another receiver.
+func (q *queue) offerEvent(ev *event, sids []uint32) pushResult {
+	return q.push(ev, sids, false)
+}
+
+func (q *queue) push(ev *event, sids []uint32, countDrop bool) pushResult {
 	size := ev.size()
 	q.mu.Lock()
 	if q.closed {
@@ -55,7 +69,9 @@ func (q *queue) pushEvent(ev *event, sids []uint32) pushResult {
 		return droppedClosed
 	}
 	if q.msgs >= q.maxMsgs || q.bytes+size > q.maxBytes {
-		q.gap++
+		if countDrop {
+			q.gap++
+		}
 		q.mu.Unlock()
 		return droppedFull
 	}

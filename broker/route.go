@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/daemoneye/eventbus/topic"
@@ -15,6 +16,7 @@ import (
 type subscription struct {
 	id     uint32
 	filter topic.Filter
+	group  string // queue group; "" for a plain subscription
 	rcv    receiver
 }
 
@@ -23,8 +25,11 @@ type subscription struct {
 type receiver interface {
 	// enqueue queues ev for the receiver's subscriptions sids without
 	// blocking; it reports false when the receiver's queue is full and the
-	// event was dropped for it.
+	// event was dropped for it (counted, and reported to the receiver).
 	enqueue(ev *event, sids []uint32) bool
+	// offer is enqueue for one member of a queue group: a full queue is not
+	// a drop for this receiver, because another member may take the event.
+	offer(ev *event, sids []uint32) bool
 	// needsFrame reports whether the receiver wants ev's encoded frame.
 	needsFrame() bool
 	// mayReceive reports whether the receiver may read events on topic
@@ -33,13 +38,17 @@ type receiver interface {
 }
 
 // route is the compiled routing decision for one topic: every receiving
-// session once, with the ids of its subscriptions that matched. Routes are
-// cached per topic by the index and shared by concurrent publishers, so they
-// are never modified after compileRoute returns.
+// session of a plain subscription once, with the ids of its subscriptions
+// that matched, and every queue group once. Routes are cached per topic by
+// the index and shared by concurrent publishers, so they are never modified
+// after they are compiled, except for the group cursors and counters, which
+// are atomic.
 type route struct {
 	targets    []target
+	groups     []*groupRoute
 	needsFrame bool
-	maxSuffix  int // the largest per-receiver suffix of a delivery frame
+	maxSuffix  int           // the largest per-receiver suffix of a delivery frame
+	stats      *topicCounter // nil in routes built by compileRoute alone
 }
 
 type target struct {
@@ -47,10 +56,22 @@ type target struct {
 	sids []uint32
 }
 
+// groupRoute is one queue group's members for a topic. Each event goes to
+// one member, chosen round robin among those with room in their queue.
+type groupRoute struct {
+	name    string
+	members []target
+	next    atomic.Uint32
+	full    atomic.Bool // every member was full at the last attempt
+}
+
 var emptyRoute = &route{}
 
-// compileRoute groups the matched subscriptions by receiver, leaving out
-// receivers the policy does not let read name.
+func (r *route) empty() bool { return len(r.targets) == 0 && len(r.groups) == 0 }
+
+// compileRoute groups the matched subscriptions by receiver, and queue
+// group subscriptions by group, leaving out receivers the policy does not
+// let read name.
 func compileRoute(name string, matches []*subscription) *route {
 	if len(matches) == 0 {
 		return emptyRoute
@@ -64,6 +85,11 @@ func compileRoute(name string, matches []*subscription) *route {
 		if !m.rcv.mayReceive(name) {
 			continue
 		}
+		r.needsFrame = r.needsFrame || m.rcv.needsFrame()
+		if m.group != "" {
+			r.addMember(m)
+			continue
+		}
 		i := r.find(m.rcv, byReceiver)
 		if i < 0 {
 			i = len(r.targets)
@@ -71,23 +97,34 @@ func compileRoute(name string, matches []*subscription) *route {
 			if byReceiver != nil {
 				byReceiver[m.rcv] = i
 			}
-			r.needsFrame = r.needsFrame || m.rcv.needsFrame()
 		}
 		if !containsID(r.targets[i].sids, m.id) {
 			r.targets[i].sids = append(r.targets[i].sids, m.id)
 			r.maxSuffix = max(r.maxSuffix, wire.MaxDeliverySuffix(len(r.targets[i].sids)))
 		}
 	}
-	if len(r.targets) == 0 {
+	if r.empty() {
 		return emptyRoute
 	}
 	return r
 }
 
-// errDeliveryTooLarge refuses an event whose delivery frame, with what the
-// broker adds to the publish (publisher, timestamp, delivery info), would
-// exceed the maximum frame size: no receiver could read it.
-var errDeliveryTooLarge = errors.New("broker: event too large to deliver")
+// addMember adds a queue group subscription to its group's members.
+func (r *route) addMember(m *subscription) {
+	r.maxSuffix = max(r.maxSuffix, wire.MaxDeliverySuffix(1))
+	for _, g := range r.groups {
+		if g.name == m.group {
+			for _, t := range g.members {
+				if t.rcv == m.rcv && t.sids[0] == m.id {
+					return // the same subscription matched through two filters
+				}
+			}
+			g.members = append(g.members, target{rcv: m.rcv, sids: []uint32{m.id}})
+			return
+		}
+	}
+	r.groups = append(r.groups, &groupRoute{name: m.group, members: []target{{rcv: m.rcv, sids: []uint32{m.id}}}})
+}
 
 func (r *route) find(rcv receiver, index map[receiver]int) int {
 	if index != nil {
@@ -113,6 +150,25 @@ func containsID(ids []uint32, id uint32) bool {
 	return false
 }
 
+// deliver hands ev to one member of the group: the next in round-robin
+// order whose queue has room. It reports false when every member is full.
+func (g *groupRoute) deliver(ev *event) bool {
+	n := uint32(len(g.members))
+	start := g.next.Add(1) - 1
+	for i := uint32(0); i < n; i++ {
+		m := &g.members[(start+i)%n]
+		if m.rcv.offer(ev, m.sids) {
+			return true
+		}
+	}
+	return false
+}
+
+// errDeliveryTooLarge refuses an event whose delivery frame, with what the
+// broker adds to the publish (publisher, timestamp, delivery info), would
+// exceed the maximum frame size: no receiver could read it.
+var errDeliveryTooLarge = errors.New("broker: event too large to deliver")
+
 // event is one published event on its way to receivers. It is immutable once
 // routing starts and shared by every receiver's queue.
 type event struct {
@@ -131,20 +187,35 @@ func (ev *event) size() int {
 	return len(ev.deliver.Payload) + len(ev.deliver.Topic) + wire.HeaderSize
 }
 
-// publish routes one event to every matching subscription and returns how
-// many receivers it was queued for. name must be a valid topic.
-func (b *Broker) publish(name string, payload []byte, corr *pb.Correlation, from *pb.Publisher) (int, error) {
-	rt := b.index.Match(name)
+// outgoing is an event to route: what was published, by whom, and for a
+// request the token its answer must carry.
+type outgoing struct {
+	topic       string
+	payload     []byte
+	correlation *pb.Correlation
+	from        *pb.Publisher
+	replyTo     string
+}
+
+// publish routes one event to every matching plain subscription and to one
+// member of every matching queue group, and returns how many receivers it
+// was queued for. The topic must be valid.
+func (b *Broker) publish(o outgoing) (int, error) {
+	rt := b.index.Match(o.topic)
 	b.counters.published.Add(1)
-	if len(rt.targets) == 0 {
+	if rt.stats != nil {
+		rt.stats.published.Add(1)
+	}
+	if rt.empty() {
 		return 0, nil
 	}
 	ev := &event{deliver: &pb.Deliver{
-		Topic:             name,
-		Payload:           payload,
+		Topic:             o.topic,
+		Payload:           o.payload,
 		TimestampUnixNano: time.Now().UnixNano(),
-		Publisher:         from,
-		Correlation:       corr,
+		Publisher:         o.from,
+		Correlation:       o.correlation,
+		ReplyTo:           o.replyTo,
 	}}
 	if rt.needsFrame {
 		var err error
@@ -163,6 +234,35 @@ func (b *Broker) publish(name string, payload []byte, corr *pb.Correlation, from
 			queued++
 		}
 	}
+	for _, g := range rt.groups {
+		if g.deliver(ev) {
+			queued++
+			if g.full.Load() && g.full.CompareAndSwap(true, false) {
+				b.log.Info("queue group accepting events again", "group", g.name, "topic", o.topic)
+			}
+			continue
+		}
+		b.counters.dropped.Add(1)
+		b.counters.groupFull.Add(1)
+		if g.full.CompareAndSwap(false, true) {
+			b.log.Warn("every member of a queue group is full: dropping events for the group",
+				"group", g.name, "topic", o.topic, "members", len(g.members))
+		}
+	}
 	b.counters.routed.Add(uint64(queued))
+	if rt.stats != nil {
+		rt.stats.delivered.Add(uint64(queued))
+	}
 	return queued, nil
+}
+
+// compile builds the route for name and attaches the topic's counters; the
+// topic index calls it on a cache miss.
+func (b *Broker) compile(name string, matches []*subscription) *route {
+	r := compileRoute(name, matches)
+	if r == emptyRoute {
+		r = &route{}
+	}
+	r.stats = b.topics.counter(name)
+	return r
 }

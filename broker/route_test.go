@@ -15,12 +15,20 @@ type countingReceiver struct {
 	denied map[string]bool // topics the receiver's policy forbids
 	name   string
 	frame  bool
+	full   bool // refuses group offers, as a full queue does
 	got    [][]uint32
 }
 
 func (r *countingReceiver) enqueue(_ *event, sids []uint32) bool {
 	r.got = append(r.got, sids)
 	return true
+}
+
+func (r *countingReceiver) offer(ev *event, sids []uint32) bool {
+	if r.full {
+		return false
+	}
+	return r.enqueue(ev, sids)
 }
 
 func (r *countingReceiver) needsFrame() bool { return r.frame }
@@ -183,5 +191,47 @@ func TestCompileRouteLeavesOutForbiddenReceivers(t *testing.T) {
 	only := compileRoute("events.secret", matches[:1])
 	if only != emptyRoute {
 		t.Fatalf("a route with every receiver left out must be the shared empty route")
+	}
+}
+
+// Queue group members are grouped by group name, apart from plain
+// subscribers; delivery goes round robin and skips full members.
+func TestCompileRouteQueueGroups(t *testing.T) {
+	a := &countingReceiver{name: "a"}
+	b := &countingReceiver{name: "b"}
+	p := &countingReceiver{name: "plain"}
+	matches := []*subscription{
+		{id: 1, rcv: a, group: "g"},
+		{id: 1, rcv: b, group: "g"},
+		{id: 1, rcv: p},
+		{id: 2, rcv: a, group: "other"},
+		{id: 1, rcv: a, group: "g"}, // the same subscription matched twice
+	}
+	r := compileRoute("t", matches)
+	if len(r.targets) != 1 || r.targets[0].rcv != p {
+		t.Fatalf("plain targets %+v", r.targets)
+	}
+	if len(r.groups) != 2 || r.groups[0].name != "g" || len(r.groups[0].members) != 2 || len(r.groups[1].members) != 1 {
+		t.Fatalf("groups %+v", r.groups)
+	}
+	g := r.groups[0]
+	for range 4 {
+		if !g.deliver(&event{}) {
+			t.Fatal("group delivery failed with room in every member")
+		}
+	}
+	if len(a.got) != 2 || len(b.got) != 2 {
+		t.Fatalf("round robin gave a %d and b %d, want 2 each", len(a.got), len(b.got))
+	}
+	a.full = true
+	for range 3 {
+		g.deliver(&event{})
+	}
+	if len(a.got) != 2 || len(b.got) != 5 {
+		t.Fatalf("a full member must be skipped: a %d, b %d", len(a.got), len(b.got))
+	}
+	b.full = true
+	if g.deliver(&event{}) {
+		t.Fatal("delivery reported success with every member full")
 	}
 }

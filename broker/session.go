@@ -62,6 +62,9 @@ type session struct {
 	subLimitLogged bool
 
 	published, delivered, dropped atomic.Uint64
+	bytesIn, bytesOut             atomic.Uint64
+	connected                     time.Time
+	dropStart                     atomic.Int64 // when the current drop episode began, in Unix nanoseconds
 }
 
 func newSession(b *Broker, conn net.Conn, id Identity) *session {
@@ -75,6 +78,7 @@ func newSession(b *Broker, conn net.Conn, id Identity) *session {
 		subs:       make(map[uint32]*subscription),
 		log:        b.log.With("session", id),
 		writerDone: make(chan struct{}),
+		connected:  time.Now(),
 	}
 }
 
@@ -124,6 +128,7 @@ func (s *session) serve() endCause {
 			}
 			return cause
 		}
+		s.bytesIn.Add(uint64(len(msg) + wire.HeaderSize))
 		if err := wire.DecodeEnvelope(msg, env); err != nil {
 			return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_FRAME, err)
 		}
@@ -240,6 +245,7 @@ func (s *session) admit(hello *pb.Hello) (endCause, bool) {
 	s.auth.Store(newSessionAuth(pr))
 	s.established = true
 	s.b.limits.clear(limitHandshake, "handshakes completing again")
+	s.b.sessionEvent(pb.SessionEvent_KIND_CONNECTED, s.id, "", "", 0)
 	return endCause{}, true
 }
 
@@ -247,6 +253,7 @@ func (s *session) admit(hello *pb.Hello) (endCause, bool) {
 func (s *session) refuseClaim(err error) (endCause, bool) {
 	s.b.counters.claimsRefused.Add(1)
 	s.b.log.Warn("claim refused", "session", s.id, "err", err)
+	s.b.sessionEvent(pb.SessionEvent_KIND_REFUSED, s.id, "refused", err.Error(), 0)
 	return endCause{reason: "refused", err: err, notice: &pb.Error{
 		Code: pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, Message: err.Error(), Fatal: true,
 	}}, false
@@ -304,12 +311,24 @@ func (s *session) reply(env *pb.Envelope) {
 // there is something to tell, flush, close, forget.
 func (s *session) end(cause endCause) {
 	removed := s.dropSubscriptions()
+	if cause.reason == "slow_consumer" {
+		// The peer is not reading: flushing its full queue would only hold
+		// the session for the write timeout.
+		s.conn.Close()
+	}
 	if cause.notice != nil {
 		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: cause.notice}})
 	}
 	s.q.close()
 	<-s.writerDone
 	s.b.removeSession(s)
+	if id, ok := s.identity(); ok {
+		detail := ""
+		if cause.err != nil {
+			detail = cause.err.Error()
+		}
+		s.b.sessionEvent(pb.SessionEvent_KIND_DISCONNECTED, id, cause.reason, detail, s.dropped.Load())
+	}
 
 	args := []any{"reason", cause.reason, "subscriptions_removed", removed,
 		"published", s.published.Load(), "delivered", s.delivered.Load(), "dropped", s.dropped.Load()}
@@ -394,14 +413,38 @@ func (s *session) enqueue(ev *event, sids []uint32) bool {
 	case droppedFull:
 		s.dropped.Add(1)
 		s.b.counters.dropped.Add(1)
-		if s.dropping.CompareAndSwap(false, true) {
-			msgs, bytes := s.q.depth()
-			s.log.Warn("receiver queue full: dropping events for this session",
-				"queued_messages", msgs, "queued_bytes", bytes,
-				"limit_messages", s.b.cfg.QueueMessages, "limit_bytes", s.b.cfg.QueueBytes)
-		}
+		s.droppedFull()
 	}
 	return false
+}
+
+// droppedFull handles a drop for a full queue: the first of an episode is
+// logged and announced on $SYS.session.slow; a receiver still dropping after
+// Config.SlowConsumerTimeout is disconnected.
+func (s *session) droppedFull() {
+	now := time.Now()
+	if s.dropping.CompareAndSwap(false, true) {
+		s.dropStart.Store(now.UnixNano())
+		msgs, bytes := s.q.depth()
+		s.log.Warn("receiver queue full: dropping events for this session",
+			"queued_messages", msgs, "queued_bytes", bytes,
+			"limit_messages", s.b.cfg.QueueMessages, "limit_bytes", s.b.cfg.QueueBytes)
+		if id, ok := s.identity(); ok {
+			s.b.sessionEvent(pb.SessionEvent_KIND_SLOW_CONSUMER, id, "slow_consumer", "queue full", s.dropped.Load())
+		}
+		return
+	}
+	limit := s.b.cfg.SlowConsumerTimeout
+	if limit > 0 && now.Sub(time.Unix(0, s.dropStart.Load())) > limit && s.kicked.Load() == nil {
+		s.b.counters.slowDisconnects.Add(1)
+		s.kick(endCause{reason: "slow_consumer", notice: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_SLOW_CONSUMER, Fatal: true,
+			Message: fmt.Sprintf("broker: the session's queue has been full for more than %v; %d events dropped", limit, s.dropped.Load())}})
+	}
+}
+
+// offer implements receiver.
+func (s *session) offer(ev *event, sids []uint32) bool {
+	return s.q.offerEvent(ev, sids).queued()
 }
 
 // needsFrame implements receiver.

@@ -23,6 +23,8 @@ type counters struct {
 	idleTimeouts       atomic.Uint64
 	writeTimeouts      atomic.Uint64
 	pendingReplies     atomic.Uint64
+	groupFull          atomic.Uint64 // events no member of a queue group had room for
+	slowDisconnects    atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -57,6 +59,11 @@ type Stats struct {
 	IdleTimeouts        uint64
 	WriteTimeouts       uint64
 	PendingRepliesLimit uint64
+	// GroupFull counts events dropped because every member of a queue group
+	// was full; SlowConsumers counts receivers disconnected for dropping
+	// longer than Config.SlowConsumerTimeout.
+	GroupFull     uint64
+	SlowConsumers uint64
 	// Subscriptions is the number of live subscriptions.
 	Subscriptions int
 	// RouteCache reports the topic index's route cache.
@@ -88,6 +95,8 @@ func (b *Broker) Stats() Stats {
 		IdleTimeouts:        c.idleTimeouts.Load(),
 		WriteTimeouts:       c.writeTimeouts.Load(),
 		PendingRepliesLimit: c.pendingReplies.Load(),
+		GroupFull:           c.groupFull.Load(),
+		SlowConsumers:       c.slowDisconnects.Load(),
 		Subscriptions:       b.index.Count(),
 		RouteCacheHits:      is.Hits,
 		RouteCacheMisses:    is.Misses,

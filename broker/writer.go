@@ -64,6 +64,7 @@ func (s *session) write(p []byte) error {
 	if err := s.conn.SetWriteDeadline(time.Now().Add(s.b.cfg.WriteTimeout)); err != nil {
 		return err
 	}
-	_, err := s.conn.Write(p)
+	n, err := s.conn.Write(p)
+	s.bytesOut.Add(uint64(n))
 	return err
 }

@@ -37,11 +37,20 @@ const (
 	ControlHealthHeartbeat   = "control.health.heartbeat"   // periodic liveness
 	ControlHealthStatus      = "control.health.status"      // state changes and status replies
 	ControlHealthDiagnostics = "control.health.diagnostics" // on-demand diagnostic dumps
+	ControlHealthPresence    = "control.health.presence"    // requests for the presence table
 
 	// SysPrefix is the first level of broker-reserved topics such as
 	// "$SYS.broker.stats". Only the broker publishes under it, and filters
 	// that start with a wildcard never match it.
 	SysPrefix = "$SYS"
+
+	// Broker events. Their payloads are eventbus.v1 messages: SessionEvent
+	// for the session topics, BrokerStats for the statistics.
+	SysSessionConnected    = "$SYS.session.connected"
+	SysSessionDisconnected = "$SYS.session.disconnected"
+	SysSessionRefused      = "$SYS.session.refused"
+	SysSessionSlow         = "$SYS.session.slow"
+	SysBrokerStats         = "$SYS.broker.stats"
 )
 
 // CollectorTaskTopic returns the task topic for a collector kind, for example

@@ -60,6 +60,10 @@ const (
 	ErrorCode_ERROR_CODE_BAD_HELLO ErrorCode = 15
 	// An administrator disconnected the session.
 	ErrorCode_ERROR_CODE_DISCONNECTED ErrorCode = 16
+	// A request matched no subscription.
+	ErrorCode_ERROR_CODE_NO_RESPONDERS ErrorCode = 17
+	// The session's outbound queue stayed full for too long.
+	ErrorCode_ERROR_CODE_SLOW_CONSUMER ErrorCode = 18
 )
 
 // Enum value maps for ErrorCode.
@@ -82,6 +86,8 @@ var (
 		14: "ERROR_CODE_INTERNAL",
 		15: "ERROR_CODE_BAD_HELLO",
 		16: "ERROR_CODE_DISCONNECTED",
+		17: "ERROR_CODE_NO_RESPONDERS",
+		18: "ERROR_CODE_SLOW_CONSUMER",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":            0,
@@ -101,6 +107,8 @@ var (
 		"ERROR_CODE_INTERNAL":               14,
 		"ERROR_CODE_BAD_HELLO":              15,
 		"ERROR_CODE_DISCONNECTED":           16,
+		"ERROR_CODE_NO_RESPONDERS":          17,
+		"ERROR_CODE_SLOW_CONSUMER":          18,
 	}
 )
 
@@ -183,7 +191,116 @@ func (x ProcessEvent_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcessEvent_Kind.Descriptor instead.
 func (ProcessEvent_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{21, 0}
+	return file_eventbus_proto_rawDescGZIP(), []int{29, 0}
+}
+
+type SessionEvent_Kind int32
+
+const (
+	SessionEvent_KIND_UNSPECIFIED   SessionEvent_Kind = 0
+	SessionEvent_KIND_CONNECTED     SessionEvent_Kind = 1
+	SessionEvent_KIND_DISCONNECTED  SessionEvent_Kind = 2
+	SessionEvent_KIND_REFUSED       SessionEvent_Kind = 3
+	SessionEvent_KIND_SLOW_CONSUMER SessionEvent_Kind = 4
+)
+
+// Enum value maps for SessionEvent_Kind.
+var (
+	SessionEvent_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_CONNECTED",
+		2: "KIND_DISCONNECTED",
+		3: "KIND_REFUSED",
+		4: "KIND_SLOW_CONSUMER",
+	}
+	SessionEvent_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":   0,
+		"KIND_CONNECTED":     1,
+		"KIND_DISCONNECTED":  2,
+		"KIND_REFUSED":       3,
+		"KIND_SLOW_CONSUMER": 4,
+	}
+)
+
+func (x SessionEvent_Kind) Enum() *SessionEvent_Kind {
+	p := new(SessionEvent_Kind)
+	*p = x
+	return p
+}
+
+func (x SessionEvent_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionEvent_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_eventbus_proto_enumTypes[2].Descriptor()
+}
+
+func (SessionEvent_Kind) Type() protoreflect.EnumType {
+	return &file_eventbus_proto_enumTypes[2]
+}
+
+func (x SessionEvent_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionEvent_Kind.Descriptor instead.
+func (SessionEvent_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{31, 0}
+}
+
+type CollectorStatus_State int32
+
+const (
+	CollectorStatus_STATE_UNSPECIFIED CollectorStatus_State = 0
+	CollectorStatus_STATE_ALIVE       CollectorStatus_State = 1
+	// Missed its beats.
+	CollectorStatus_STATE_LOST CollectorStatus_State = 2
+	// Its connection ended.
+	CollectorStatus_STATE_DISCONNECTED CollectorStatus_State = 3
+)
+
+// Enum value maps for CollectorStatus_State.
+var (
+	CollectorStatus_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_ALIVE",
+		2: "STATE_LOST",
+		3: "STATE_DISCONNECTED",
+	}
+	CollectorStatus_State_value = map[string]int32{
+		"STATE_UNSPECIFIED":  0,
+		"STATE_ALIVE":        1,
+		"STATE_LOST":         2,
+		"STATE_DISCONNECTED": 3,
+	}
+)
+
+func (x CollectorStatus_State) Enum() *CollectorStatus_State {
+	p := new(CollectorStatus_State)
+	*p = x
+	return p
+}
+
+func (x CollectorStatus_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CollectorStatus_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_eventbus_proto_enumTypes[3].Descriptor()
+}
+
+func (CollectorStatus_State) Type() protoreflect.EnumType {
+	return &file_eventbus_proto_enumTypes[3]
+}
+
+func (x CollectorStatus_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CollectorStatus_State.Descriptor instead.
+func (CollectorStatus_State) EnumDescriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{33, 0}
 }
 
 // Envelope is the only message ever framed. Exactly one member of kind is
@@ -207,6 +324,11 @@ type Envelope struct {
 	//	*Envelope_PubAck
 	//	*Envelope_DisconnectSession
 	//	*Envelope_Ack
+	//	*Envelope_Request
+	//	*Envelope_Reply
+	//	*Envelope_Response
+	//	*Envelope_StatsRequest
+	//	*Envelope_StatsReply
 	Kind isEnvelope_Kind `protobuf_oneof:"kind"`
 	// Per-receiver details of a Deliver. It sits outside Deliver, after it in
 	// the encoding, so the broker encodes each event once, shares those bytes
@@ -389,6 +511,51 @@ func (x *Envelope) GetAck() *Ack {
 	return nil
 }
 
+func (x *Envelope) GetRequest() *Request {
+	if x != nil {
+		if x, ok := x.Kind.(*Envelope_Request); ok {
+			return x.Request
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetReply() *Reply {
+	if x != nil {
+		if x, ok := x.Kind.(*Envelope_Reply); ok {
+			return x.Reply
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetResponse() *Response {
+	if x != nil {
+		if x, ok := x.Kind.(*Envelope_Response); ok {
+			return x.Response
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetStatsRequest() *StatsRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*Envelope_StatsRequest); ok {
+			return x.StatsRequest
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetStatsReply() *StatsReply {
+	if x != nil {
+		if x, ok := x.Kind.(*Envelope_StatsReply); ok {
+			return x.StatsReply
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetDelivery() *DeliveryInfo {
 	if x != nil {
 		return x.Delivery
@@ -460,6 +627,26 @@ type Envelope_Ack struct {
 	Ack *Ack `protobuf:"bytes,16,opt,name=ack,proto3,oneof"`
 }
 
+type Envelope_Request struct {
+	Request *Request `protobuf:"bytes,17,opt,name=request,proto3,oneof"`
+}
+
+type Envelope_Reply struct {
+	Reply *Reply `protobuf:"bytes,18,opt,name=reply,proto3,oneof"`
+}
+
+type Envelope_Response struct {
+	Response *Response `protobuf:"bytes,19,opt,name=response,proto3,oneof"`
+}
+
+type Envelope_StatsRequest struct {
+	StatsRequest *StatsRequest `protobuf:"bytes,20,opt,name=stats_request,json=statsRequest,proto3,oneof"`
+}
+
+type Envelope_StatsReply struct {
+	StatsReply *StatsReply `protobuf:"bytes,21,opt,name=stats_reply,json=statsReply,proto3,oneof"`
+}
+
 func (*Envelope_Hello) isEnvelope_Kind() {}
 
 func (*Envelope_Welcome) isEnvelope_Kind() {}
@@ -489,6 +676,16 @@ func (*Envelope_PubAck) isEnvelope_Kind() {}
 func (*Envelope_DisconnectSession) isEnvelope_Kind() {}
 
 func (*Envelope_Ack) isEnvelope_Kind() {}
+
+func (*Envelope_Request) isEnvelope_Kind() {}
+
+func (*Envelope_Reply) isEnvelope_Kind() {}
+
+func (*Envelope_Response) isEnvelope_Kind() {}
+
+func (*Envelope_StatsRequest) isEnvelope_Kind() {}
+
+func (*Envelope_StatsReply) isEnvelope_Kind() {}
 
 // Hello is the client's first frame.
 type Hello struct {
@@ -669,8 +866,12 @@ type Subscribe struct {
 	// Deliveries and the SubAck name the subscription by this id.
 	SubscriptionId uint32 `protobuf:"varint,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
 	Filter         string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// When set, the subscription joins this queue group: each matching event
+	// goes to exactly one live member of the group (round robin over the
+	// members whose queue has room), besides every plain subscriber.
+	QueueGroup    string `protobuf:"bytes,3,opt,name=queue_group,json=queueGroup,proto3" json:"queue_group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Subscribe) Reset() {
@@ -713,6 +914,13 @@ func (x *Subscribe) GetSubscriptionId() uint32 {
 func (x *Subscribe) GetFilter() string {
 	if x != nil {
 		return x.Filter
+	}
+	return ""
+}
+
+func (x *Subscribe) GetQueueGroup() string {
+	if x != nil {
+		return x.QueueGroup
 	}
 	return ""
 }
@@ -1115,8 +1323,11 @@ type Deliver struct {
 	TimestampUnixNano int64        `protobuf:"varint,3,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
 	Publisher         *Publisher   `protobuf:"bytes,4,opt,name=publisher,proto3" json:"publisher,omitempty"`
 	Correlation       *Correlation `protobuf:"bytes,5,opt,name=correlation,proto3" json:"correlation,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Set when the event is a request: answer it with Reply{reply_to}. The
+	// token is the broker's; only the first reply reaches the requester.
+	ReplyTo       string `protobuf:"bytes,6,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Deliver) Reset() {
@@ -1184,6 +1395,13 @@ func (x *Deliver) GetCorrelation() *Correlation {
 	return nil
 }
 
+func (x *Deliver) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
 // DeliveryInfo is the per-receiver part of a delivery.
 type DeliveryInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1241,6 +1459,219 @@ func (x *DeliveryInfo) GetDroppedBefore() uint64 {
 	return 0
 }
 
+// Request publishes an event that expects an answer. The broker routes it
+// like a Publish (the same permission is needed), delivers it with a
+// reply_to token, and sends the requester a Response with the first Reply,
+// or an Error with the same request_id: NO_RESPONDERS at once when nobody is
+// subscribed, TIMEOUT when timeout_ms passes without a reply.
+type Request struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RequestId   uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Topic       string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	Payload     []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	Correlation *Correlation           `protobuf:"bytes,4,opt,name=correlation,proto3" json:"correlation,omitempty"`
+	// How long the broker keeps the request open; 0 means the broker's
+	// default, and the broker caps it.
+	TimeoutMs     uint32 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Request) Reset() {
+	*x = Request{}
+	mi := &file_eventbus_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Request) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Request) ProtoMessage() {}
+
+func (x *Request) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Request.ProtoReflect.Descriptor instead.
+func (*Request) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Request) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *Request) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Request) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Request) GetCorrelation() *Correlation {
+	if x != nil {
+		return x.Correlation
+	}
+	return nil
+}
+
+func (x *Request) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// Reply answers a delivered request.
+type Reply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReplyTo       string                 `protobuf:"bytes,1,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	Correlation   *Correlation           `protobuf:"bytes,3,opt,name=correlation,proto3" json:"correlation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reply) Reset() {
+	*x = Reply{}
+	mi := &file_eventbus_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reply) ProtoMessage() {}
+
+func (x *Reply) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reply.ProtoReflect.Descriptor instead.
+func (*Reply) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Reply) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
+func (x *Reply) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Reply) GetCorrelation() *Correlation {
+	if x != nil {
+		return x.Correlation
+	}
+	return nil
+}
+
+// Response carries the first Reply to the requester.
+type Response struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	Responder     *Publisher             `protobuf:"bytes,3,opt,name=responder,proto3" json:"responder,omitempty"`
+	Correlation   *Correlation           `protobuf:"bytes,4,opt,name=correlation,proto3" json:"correlation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Response) Reset() {
+	*x = Response{}
+	mi := &file_eventbus_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Response) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Response) ProtoMessage() {}
+
+func (x *Response) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Response.ProtoReflect.Descriptor instead.
+func (*Response) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Response) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *Response) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Response) GetResponder() *Publisher {
+	if x != nil {
+		return x.Responder
+	}
+	return nil
+}
+
+func (x *Response) GetCorrelation() *Correlation {
+	if x != nil {
+		return x.Correlation
+	}
+	return nil
+}
+
 type Ping struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nonce         uint64                 `protobuf:"varint,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
@@ -1250,7 +1681,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_eventbus_proto_msgTypes[12]
+	mi := &file_eventbus_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1693,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[12]
+	mi := &file_eventbus_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1706,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{12}
+	return file_eventbus_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Ping) GetNonce() uint64 {
@@ -1294,7 +1725,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_eventbus_proto_msgTypes[13]
+	mi := &file_eventbus_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1737,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[13]
+	mi := &file_eventbus_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1750,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{13}
+	return file_eventbus_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Pong) GetNonce() uint64 {
@@ -1351,7 +1782,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_eventbus_proto_msgTypes[14]
+	mi := &file_eventbus_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1794,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[14]
+	mi := &file_eventbus_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1807,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{14}
+	return file_eventbus_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -1441,7 +1872,7 @@ type ListSubscriptions struct {
 
 func (x *ListSubscriptions) Reset() {
 	*x = ListSubscriptions{}
-	mi := &file_eventbus_proto_msgTypes[15]
+	mi := &file_eventbus_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1884,7 @@ func (x *ListSubscriptions) String() string {
 func (*ListSubscriptions) ProtoMessage() {}
 
 func (x *ListSubscriptions) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[15]
+	mi := &file_eventbus_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1897,7 @@ func (x *ListSubscriptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptions.ProtoReflect.Descriptor instead.
 func (*ListSubscriptions) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{15}
+	return file_eventbus_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListSubscriptions) GetAllSessions() bool {
@@ -1487,13 +1918,14 @@ type SubscriptionInfo struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	SubscriptionId uint32                 `protobuf:"varint,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
 	Filter         string                 `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	QueueGroup     string                 `protobuf:"bytes,3,opt,name=queue_group,json=queueGroup,proto3" json:"queue_group,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SubscriptionInfo) Reset() {
 	*x = SubscriptionInfo{}
-	mi := &file_eventbus_proto_msgTypes[16]
+	mi := &file_eventbus_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1937,7 @@ func (x *SubscriptionInfo) String() string {
 func (*SubscriptionInfo) ProtoMessage() {}
 
 func (x *SubscriptionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[16]
+	mi := &file_eventbus_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1950,7 @@ func (x *SubscriptionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionInfo.ProtoReflect.Descriptor instead.
 func (*SubscriptionInfo) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{16}
+	return file_eventbus_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubscriptionInfo) GetSubscriptionId() uint32 {
@@ -1535,6 +1967,13 @@ func (x *SubscriptionInfo) GetFilter() string {
 	return ""
 }
 
+func (x *SubscriptionInfo) GetQueueGroup() string {
+	if x != nil {
+		return x.QueueGroup
+	}
+	return ""
+}
+
 type SessionSubscriptions struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     uint64                 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -1547,7 +1986,7 @@ type SessionSubscriptions struct {
 
 func (x *SessionSubscriptions) Reset() {
 	*x = SessionSubscriptions{}
-	mi := &file_eventbus_proto_msgTypes[17]
+	mi := &file_eventbus_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1998,7 @@ func (x *SessionSubscriptions) String() string {
 func (*SessionSubscriptions) ProtoMessage() {}
 
 func (x *SessionSubscriptions) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[17]
+	mi := &file_eventbus_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +2011,7 @@ func (x *SessionSubscriptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionSubscriptions.ProtoReflect.Descriptor instead.
 func (*SessionSubscriptions) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{17}
+	return file_eventbus_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SessionSubscriptions) GetSessionId() uint64 {
@@ -1616,7 +2055,7 @@ type DisconnectSession struct {
 
 func (x *DisconnectSession) Reset() {
 	*x = DisconnectSession{}
-	mi := &file_eventbus_proto_msgTypes[18]
+	mi := &file_eventbus_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +2067,7 @@ func (x *DisconnectSession) String() string {
 func (*DisconnectSession) ProtoMessage() {}
 
 func (x *DisconnectSession) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[18]
+	mi := &file_eventbus_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +2080,7 @@ func (x *DisconnectSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectSession.ProtoReflect.Descriptor instead.
 func (*DisconnectSession) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{18}
+	return file_eventbus_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DisconnectSession) GetRequestId() uint64 {
@@ -1676,7 +2115,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_eventbus_proto_msgTypes[19]
+	mi := &file_eventbus_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +2127,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[19]
+	mi := &file_eventbus_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,12 +2140,444 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{19}
+	return file_eventbus_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Ack) GetRequestId() uint64 {
 	if x != nil {
 		return x.RequestId
+	}
+	return 0
+}
+
+// StatsRequest asks for the broker's statistics (admin only).
+type StatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsRequest) Reset() {
+	*x = StatsRequest{}
+	mi := &file_eventbus_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsRequest) ProtoMessage() {}
+
+func (x *StatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
+func (*StatsRequest) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *StatsRequest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+type StatsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Broker        *BrokerStats           `protobuf:"bytes,2,opt,name=broker,proto3" json:"broker,omitempty"`
+	Sessions      []*SessionStats        `protobuf:"bytes,3,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	Topics        []*TopicStats          `protobuf:"bytes,4,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsReply) Reset() {
+	*x = StatsReply{}
+	mi := &file_eventbus_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsReply) ProtoMessage() {}
+
+func (x *StatsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsReply.ProtoReflect.Descriptor instead.
+func (*StatsReply) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *StatsReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *StatsReply) GetBroker() *BrokerStats {
+	if x != nil {
+		return x.Broker
+	}
+	return nil
+}
+
+func (x *StatsReply) GetSessions() []*SessionStats {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+func (x *StatsReply) GetTopics() []*TopicStats {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+type BrokerStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sessions      uint32                 `protobuf:"varint,1,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	Accepted      uint64                 `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Published     uint64                 `protobuf:"varint,3,opt,name=published,proto3" json:"published,omitempty"`
+	Routed        uint64                 `protobuf:"varint,4,opt,name=routed,proto3" json:"routed,omitempty"`
+	Dropped       uint64                 `protobuf:"varint,5,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	Subscriptions uint32                 `protobuf:"varint,6,opt,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	// Limit hits, by limit name (max_connections, handshake_timeout, ...).
+	Limits          map[string]uint64 `protobuf:"bytes,7,rep,name=limits,proto3" json:"limits,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	StartedUnixNano int64             `protobuf:"varint,8,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
+	AtUnixNano      int64             `protobuf:"varint,9,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *BrokerStats) Reset() {
+	*x = BrokerStats{}
+	mi := &file_eventbus_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrokerStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrokerStats) ProtoMessage() {}
+
+func (x *BrokerStats) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrokerStats.ProtoReflect.Descriptor instead.
+func (*BrokerStats) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *BrokerStats) GetSessions() uint32 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+func (x *BrokerStats) GetAccepted() uint64 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
+func (x *BrokerStats) GetPublished() uint64 {
+	if x != nil {
+		return x.Published
+	}
+	return 0
+}
+
+func (x *BrokerStats) GetRouted() uint64 {
+	if x != nil {
+		return x.Routed
+	}
+	return 0
+}
+
+func (x *BrokerStats) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *BrokerStats) GetSubscriptions() uint32 {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return 0
+}
+
+func (x *BrokerStats) GetLimits() map[string]uint64 {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *BrokerStats) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+func (x *BrokerStats) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+type SessionStats struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	SessionId         uint64                 `protobuf:"varint,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	ClientName        string                 `protobuf:"bytes,2,opt,name=client_name,json=clientName,proto3" json:"client_name,omitempty"`
+	InstanceId        string                 `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	Uid               uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	Pid               int32                  `protobuf:"varint,5,opt,name=pid,proto3" json:"pid,omitempty"`
+	Published         uint64                 `protobuf:"varint,6,opt,name=published,proto3" json:"published,omitempty"`
+	Delivered         uint64                 `protobuf:"varint,7,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	Dropped           uint64                 `protobuf:"varint,8,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	BytesIn           uint64                 `protobuf:"varint,9,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`
+	BytesOut          uint64                 `protobuf:"varint,10,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	QueuedMessages    uint32                 `protobuf:"varint,11,opt,name=queued_messages,json=queuedMessages,proto3" json:"queued_messages,omitempty"`
+	QueuedBytes       uint32                 `protobuf:"varint,12,opt,name=queued_bytes,json=queuedBytes,proto3" json:"queued_bytes,omitempty"`
+	Subscriptions     uint32                 `protobuf:"varint,13,opt,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	ConnectedUnixNano int64                  `protobuf:"varint,14,opt,name=connected_unix_nano,json=connectedUnixNano,proto3" json:"connected_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SessionStats) Reset() {
+	*x = SessionStats{}
+	mi := &file_eventbus_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionStats) ProtoMessage() {}
+
+func (x *SessionStats) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionStats.ProtoReflect.Descriptor instead.
+func (*SessionStats) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SessionStats) GetSessionId() uint64 {
+	if x != nil {
+		return x.SessionId
+	}
+	return 0
+}
+
+func (x *SessionStats) GetClientName() string {
+	if x != nil {
+		return x.ClientName
+	}
+	return ""
+}
+
+func (x *SessionStats) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *SessionStats) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *SessionStats) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *SessionStats) GetPublished() uint64 {
+	if x != nil {
+		return x.Published
+	}
+	return 0
+}
+
+func (x *SessionStats) GetDelivered() uint64 {
+	if x != nil {
+		return x.Delivered
+	}
+	return 0
+}
+
+func (x *SessionStats) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *SessionStats) GetBytesIn() uint64 {
+	if x != nil {
+		return x.BytesIn
+	}
+	return 0
+}
+
+func (x *SessionStats) GetBytesOut() uint64 {
+	if x != nil {
+		return x.BytesOut
+	}
+	return 0
+}
+
+func (x *SessionStats) GetQueuedMessages() uint32 {
+	if x != nil {
+		return x.QueuedMessages
+	}
+	return 0
+}
+
+func (x *SessionStats) GetQueuedBytes() uint32 {
+	if x != nil {
+		return x.QueuedBytes
+	}
+	return 0
+}
+
+func (x *SessionStats) GetSubscriptions() uint32 {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return 0
+}
+
+func (x *SessionStats) GetConnectedUnixNano() int64 {
+	if x != nil {
+		return x.ConnectedUnixNano
+	}
+	return 0
+}
+
+// TopicStats counts one topic. The broker tracks a bounded number of
+// topics; the rest are summed under the topic "*".
+type TopicStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Published     uint64                 `protobuf:"varint,2,opt,name=published,proto3" json:"published,omitempty"`
+	Delivered     uint64                 `protobuf:"varint,3,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicStats) Reset() {
+	*x = TopicStats{}
+	mi := &file_eventbus_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicStats) ProtoMessage() {}
+
+func (x *TopicStats) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicStats.ProtoReflect.Descriptor instead.
+func (*TopicStats) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TopicStats) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *TopicStats) GetPublished() uint64 {
+	if x != nil {
+		return x.Published
+	}
+	return 0
+}
+
+func (x *TopicStats) GetDelivered() uint64 {
+	if x != nil {
+		return x.Delivered
 	}
 	return 0
 }
@@ -1721,7 +2592,7 @@ type SubscriptionList struct {
 
 func (x *SubscriptionList) Reset() {
 	*x = SubscriptionList{}
-	mi := &file_eventbus_proto_msgTypes[20]
+	mi := &file_eventbus_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +2604,7 @@ func (x *SubscriptionList) String() string {
 func (*SubscriptionList) ProtoMessage() {}
 
 func (x *SubscriptionList) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[20]
+	mi := &file_eventbus_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +2617,7 @@ func (x *SubscriptionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionList.ProtoReflect.Descriptor instead.
 func (*SubscriptionList) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{20}
+	return file_eventbus_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SubscriptionList) GetRequestId() uint64 {
@@ -1785,7 +2656,7 @@ type ProcessEvent struct {
 
 func (x *ProcessEvent) Reset() {
 	*x = ProcessEvent{}
-	mi := &file_eventbus_proto_msgTypes[21]
+	mi := &file_eventbus_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +2668,7 @@ func (x *ProcessEvent) String() string {
 func (*ProcessEvent) ProtoMessage() {}
 
 func (x *ProcessEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[21]
+	mi := &file_eventbus_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +2681,7 @@ func (x *ProcessEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessEvent.ProtoReflect.Descriptor instead.
 func (*ProcessEvent) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{21}
+	return file_eventbus_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ProcessEvent) GetKind() ProcessEvent_Kind {
@@ -1908,7 +2779,7 @@ type CollectorTask struct {
 
 func (x *CollectorTask) Reset() {
 	*x = CollectorTask{}
-	mi := &file_eventbus_proto_msgTypes[22]
+	mi := &file_eventbus_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2791,7 @@ func (x *CollectorTask) String() string {
 func (*CollectorTask) ProtoMessage() {}
 
 func (x *CollectorTask) ProtoReflect() protoreflect.Message {
-	mi := &file_eventbus_proto_msgTypes[22]
+	mi := &file_eventbus_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2804,7 @@ func (x *CollectorTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectorTask.ProtoReflect.Descriptor instead.
 func (*CollectorTask) Descriptor() ([]byte, []int) {
-	return file_eventbus_proto_rawDescGZIP(), []int{22}
+	return file_eventbus_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CollectorTask) GetTaskId() string {
@@ -1971,11 +2842,419 @@ func (x *CollectorTask) GetDeadlineUnixNano() int64 {
 	return 0
 }
 
+// SessionEvent is the payload of $SYS.session.<kind> events, which the
+// broker publishes when a session connects, ends, is refused, or starts
+// dropping events because it cannot keep up.
+type SessionEvent struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Kind       SessionEvent_Kind      `protobuf:"varint,1,opt,name=kind,proto3,enum=eventbus.v1.SessionEvent_Kind" json:"kind,omitempty"`
+	SessionId  uint64                 `protobuf:"varint,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	ClientName string                 `protobuf:"bytes,3,opt,name=client_name,json=clientName,proto3" json:"client_name,omitempty"`
+	InstanceId string                 `protobuf:"bytes,4,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	Uid        uint32                 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid        uint32                 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
+	Pid        int32                  `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
+	Executable string                 `protobuf:"bytes,8,opt,name=executable,proto3" json:"executable,omitempty"`
+	// Why the session ended or was refused: closed, timeout, protocol, limit,
+	// refused, policy, kicked, shutdown, write, slow_consumer.
+	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	Detail string `protobuf:"bytes,10,opt,name=detail,proto3" json:"detail,omitempty"`
+	// Events dropped for the session so far.
+	Dropped       uint64 `protobuf:"varint,11,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	AtUnixNano    int64  `protobuf:"varint,12,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionEvent) Reset() {
+	*x = SessionEvent{}
+	mi := &file_eventbus_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionEvent) ProtoMessage() {}
+
+func (x *SessionEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
+func (*SessionEvent) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SessionEvent) GetKind() SessionEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return SessionEvent_KIND_UNSPECIFIED
+}
+
+func (x *SessionEvent) GetSessionId() uint64 {
+	if x != nil {
+		return x.SessionId
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetClientName() string {
+	if x != nil {
+		return x.ClientName
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetExecutable() string {
+	if x != nil {
+		return x.Executable
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *SessionEvent) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *SessionEvent) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+// Heartbeat is what collectors publish on control.health.heartbeat.
+type Heartbeat struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collector  string                 `protobuf:"bytes,1,opt,name=collector,proto3" json:"collector,omitempty"`
+	InstanceId string                 `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	Sequence   uint64                 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The interval the collector beats at; the presence tracker declares it
+	// lost after a configured number of missed beats.
+	IntervalMs uint32 `protobuf:"varint,4,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	// A short health word ("ok", "degraded", ...) and free details.
+	Status       string            `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	Details      map[string]string `protobuf:"bytes,6,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	SentUnixNano int64             `protobuf:"varint,7,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"`
+	// The collector's broker session, which lets the tracker tie the beats to
+	// the connection's end.
+	SessionId     uint64 `protobuf:"varint,8,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Heartbeat) Reset() {
+	*x = Heartbeat{}
+	mi := &file_eventbus_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Heartbeat) ProtoMessage() {}
+
+func (x *Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
+func (*Heartbeat) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Heartbeat) GetCollector() string {
+	if x != nil {
+		return x.Collector
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetIntervalMs() uint32 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Heartbeat) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *Heartbeat) GetSentUnixNano() int64 {
+	if x != nil {
+		return x.SentUnixNano
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetSessionId() uint64 {
+	if x != nil {
+		return x.SessionId
+	}
+	return 0
+}
+
+// CollectorStatus is what the presence tracker publishes on
+// control.health.status when a collector changes state, and lists in a
+// PresenceTable.
+type CollectorStatus struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Collector        string                 `protobuf:"bytes,1,opt,name=collector,proto3" json:"collector,omitempty"`
+	InstanceId       string                 `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	State            CollectorStatus_State  `protobuf:"varint,3,opt,name=state,proto3,enum=eventbus.v1.CollectorStatus_State" json:"state,omitempty"`
+	Previous         CollectorStatus_State  `protobuf:"varint,4,opt,name=previous,proto3,enum=eventbus.v1.CollectorStatus_State" json:"previous,omitempty"`
+	Reason           string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Status           string                 `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	LastSeenUnixNano int64                  `protobuf:"varint,7,opt,name=last_seen_unix_nano,json=lastSeenUnixNano,proto3" json:"last_seen_unix_nano,omitempty"`
+	SessionId        uint64                 `protobuf:"varint,8,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Beats            uint64                 `protobuf:"varint,9,opt,name=beats,proto3" json:"beats,omitempty"`
+	ChangedUnixNano  int64                  `protobuf:"varint,10,opt,name=changed_unix_nano,json=changedUnixNano,proto3" json:"changed_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CollectorStatus) Reset() {
+	*x = CollectorStatus{}
+	mi := &file_eventbus_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CollectorStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CollectorStatus) ProtoMessage() {}
+
+func (x *CollectorStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CollectorStatus.ProtoReflect.Descriptor instead.
+func (*CollectorStatus) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CollectorStatus) GetCollector() string {
+	if x != nil {
+		return x.Collector
+	}
+	return ""
+}
+
+func (x *CollectorStatus) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *CollectorStatus) GetState() CollectorStatus_State {
+	if x != nil {
+		return x.State
+	}
+	return CollectorStatus_STATE_UNSPECIFIED
+}
+
+func (x *CollectorStatus) GetPrevious() CollectorStatus_State {
+	if x != nil {
+		return x.Previous
+	}
+	return CollectorStatus_STATE_UNSPECIFIED
+}
+
+func (x *CollectorStatus) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CollectorStatus) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *CollectorStatus) GetLastSeenUnixNano() int64 {
+	if x != nil {
+		return x.LastSeenUnixNano
+	}
+	return 0
+}
+
+func (x *CollectorStatus) GetSessionId() uint64 {
+	if x != nil {
+		return x.SessionId
+	}
+	return 0
+}
+
+func (x *CollectorStatus) GetBeats() uint64 {
+	if x != nil {
+		return x.Beats
+	}
+	return 0
+}
+
+func (x *CollectorStatus) GetChangedUnixNano() int64 {
+	if x != nil {
+		return x.ChangedUnixNano
+	}
+	return 0
+}
+
+// PresenceTable answers a request on control.health.presence.
+type PresenceTable struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Collectors    []*CollectorStatus     `protobuf:"bytes,1,rep,name=collectors,proto3" json:"collectors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceTable) Reset() {
+	*x = PresenceTable{}
+	mi := &file_eventbus_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceTable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceTable) ProtoMessage() {}
+
+func (x *PresenceTable) ProtoReflect() protoreflect.Message {
+	mi := &file_eventbus_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceTable.ProtoReflect.Descriptor instead.
+func (*PresenceTable) Descriptor() ([]byte, []int) {
+	return file_eventbus_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PresenceTable) GetCollectors() []*CollectorStatus {
+	if x != nil {
+		return x.Collectors
+	}
+	return nil
+}
+
 var File_eventbus_proto protoreflect.FileDescriptor
 
 const file_eventbus_proto_rawDesc = "" +
 	"\n" +
-	"\x0eeventbus.proto\x12\veventbus.v1\"\xf5\x06\n" +
+	"\x0eeventbus.proto\x12\veventbus.v1\"\x86\t\n" +
 	"\bEnvelope\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.eventbus.v1.HelloH\x00R\x05hello\x120\n" +
 	"\awelcome\x18\x02 \x01(\v2\x14.eventbus.v1.WelcomeH\x00R\awelcome\x126\n" +
@@ -1992,7 +3271,13 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x11subscription_list\x18\f \x01(\v2\x1d.eventbus.v1.SubscriptionListH\x00R\x10subscriptionList\x12.\n" +
 	"\apub_ack\x18\r \x01(\v2\x13.eventbus.v1.PubAckH\x00R\x06pubAck\x12O\n" +
 	"\x12disconnect_session\x18\x0e \x01(\v2\x1e.eventbus.v1.DisconnectSessionH\x00R\x11disconnectSession\x12$\n" +
-	"\x03ack\x18\x10 \x01(\v2\x10.eventbus.v1.AckH\x00R\x03ack\x125\n" +
+	"\x03ack\x18\x10 \x01(\v2\x10.eventbus.v1.AckH\x00R\x03ack\x120\n" +
+	"\arequest\x18\x11 \x01(\v2\x14.eventbus.v1.RequestH\x00R\arequest\x12*\n" +
+	"\x05reply\x18\x12 \x01(\v2\x12.eventbus.v1.ReplyH\x00R\x05reply\x123\n" +
+	"\bresponse\x18\x13 \x01(\v2\x15.eventbus.v1.ResponseH\x00R\bresponse\x12@\n" +
+	"\rstats_request\x18\x14 \x01(\v2\x19.eventbus.v1.StatsRequestH\x00R\fstatsRequest\x12:\n" +
+	"\vstats_reply\x18\x15 \x01(\v2\x17.eventbus.v1.StatsReplyH\x00R\n" +
+	"statsReply\x125\n" +
 	"\bdelivery\x18\x0f \x01(\v2\x19.eventbus.v1.DeliveryInfoR\bdeliveryB\x06\n" +
 	"\x04kind\"\x9f\x01\n" +
 	"\x05Hello\x12\x1f\n" +
@@ -2010,10 +3295,12 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x0emax_frame_size\x18\x04 \x01(\rR\fmaxFrameSize\x12+\n" +
 	"\x11max_subscriptions\x18\x05 \x01(\rR\x10maxSubscriptions\x12&\n" +
 	"\x0fidle_timeout_ms\x18\x06 \x01(\rR\ridleTimeoutMs\x12(\n" +
-	"\x10ping_interval_ms\x18\a \x01(\rR\x0epingIntervalMs\"L\n" +
+	"\x10ping_interval_ms\x18\a \x01(\rR\x0epingIntervalMs\"m\n" +
 	"\tSubscribe\x12'\n" +
 	"\x0fsubscription_id\x18\x01 \x01(\rR\x0esubscriptionId\x12\x16\n" +
-	"\x06filter\x18\x02 \x01(\tR\x06filter\"\x8f\x01\n" +
+	"\x06filter\x18\x02 \x01(\tR\x06filter\x12\x1f\n" +
+	"\vqueue_group\x18\x03 \x01(\tR\n" +
+	"queueGroup\"\x8f\x01\n" +
 	"\x06SubAck\x12'\n" +
 	"\x0fsubscription_id\x18\x01 \x01(\rR\x0esubscriptionId\x12\x18\n" +
 	"\agranted\x18\x02 \x01(\bR\agranted\x12*\n" +
@@ -2047,16 +3334,35 @@ const file_eventbus_proto_rawDesc = "" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
 	"instanceId\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x03 \x01(\x04R\tsessionId\"\xdb\x01\n" +
+	"session_id\x18\x03 \x01(\x04R\tsessionId\"\xf6\x01\n" +
 	"\aDeliver\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12.\n" +
 	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNano\x124\n" +
 	"\tpublisher\x18\x04 \x01(\v2\x16.eventbus.v1.PublisherR\tpublisher\x12:\n" +
-	"\vcorrelation\x18\x05 \x01(\v2\x18.eventbus.v1.CorrelationR\vcorrelation\"`\n" +
+	"\vcorrelation\x18\x05 \x01(\v2\x18.eventbus.v1.CorrelationR\vcorrelation\x12\x19\n" +
+	"\breply_to\x18\x06 \x01(\tR\areplyTo\"`\n" +
 	"\fDeliveryInfo\x12)\n" +
 	"\x10subscription_ids\x18\x01 \x03(\rR\x0fsubscriptionIds\x12%\n" +
-	"\x0edropped_before\x18\x02 \x01(\x04R\rdroppedBefore\"\x1c\n" +
+	"\x0edropped_before\x18\x02 \x01(\x04R\rdroppedBefore\"\xb3\x01\n" +
+	"\aRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12:\n" +
+	"\vcorrelation\x18\x04 \x01(\v2\x18.eventbus.v1.CorrelationR\vcorrelation\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x05 \x01(\rR\ttimeoutMs\"x\n" +
+	"\x05Reply\x12\x19\n" +
+	"\breply_to\x18\x01 \x01(\tR\areplyTo\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\x12:\n" +
+	"\vcorrelation\x18\x03 \x01(\v2\x18.eventbus.v1.CorrelationR\vcorrelation\"\xb5\x01\n" +
+	"\bResponse\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\x124\n" +
+	"\tresponder\x18\x03 \x01(\v2\x16.eventbus.v1.PublisherR\tresponder\x12:\n" +
+	"\vcorrelation\x18\x04 \x01(\v2\x18.eventbus.v1.CorrelationR\vcorrelation\"\x1c\n" +
 	"\x04Ping\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\x1c\n" +
 	"\x04Pong\x12\x14\n" +
@@ -2074,10 +3380,12 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x11ListSubscriptions\x12!\n" +
 	"\fall_sessions\x18\x01 \x01(\bR\vallSessions\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\x04R\trequestId\"S\n" +
+	"request_id\x18\x02 \x01(\x04R\trequestId\"t\n" +
 	"\x10SubscriptionInfo\x12'\n" +
 	"\x0fsubscription_id\x18\x01 \x01(\rR\x0esubscriptionId\x12\x16\n" +
-	"\x06filter\x18\x02 \x01(\tR\x06filter\"\xbc\x01\n" +
+	"\x06filter\x18\x02 \x01(\tR\x06filter\x12\x1f\n" +
+	"\vqueue_group\x18\x03 \x01(\tR\n" +
+	"queueGroup\"\xbc\x01\n" +
 	"\x14SessionSubscriptions\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\x04R\tsessionId\x12\x1f\n" +
@@ -2094,7 +3402,55 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"$\n" +
 	"\x03Ack\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\x04R\trequestId\"p\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\"-\n" +
+	"\fStatsRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\"\xc5\x01\n" +
+	"\n" +
+	"StatsReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x120\n" +
+	"\x06broker\x18\x02 \x01(\v2\x18.eventbus.v1.BrokerStatsR\x06broker\x125\n" +
+	"\bsessions\x18\x03 \x03(\v2\x19.eventbus.v1.SessionStatsR\bsessions\x12/\n" +
+	"\x06topics\x18\x04 \x03(\v2\x17.eventbus.v1.TopicStatsR\x06topics\"\x82\x03\n" +
+	"\vBrokerStats\x12\x1a\n" +
+	"\bsessions\x18\x01 \x01(\rR\bsessions\x12\x1a\n" +
+	"\baccepted\x18\x02 \x01(\x04R\baccepted\x12\x1c\n" +
+	"\tpublished\x18\x03 \x01(\x04R\tpublished\x12\x16\n" +
+	"\x06routed\x18\x04 \x01(\x04R\x06routed\x12\x18\n" +
+	"\adropped\x18\x05 \x01(\x04R\adropped\x12$\n" +
+	"\rsubscriptions\x18\x06 \x01(\rR\rsubscriptions\x12<\n" +
+	"\x06limits\x18\a \x03(\v2$.eventbus.v1.BrokerStats.LimitsEntryR\x06limits\x12*\n" +
+	"\x11started_unix_nano\x18\b \x01(\x03R\x0fstartedUnixNano\x12 \n" +
+	"\fat_unix_nano\x18\t \x01(\x03R\n" +
+	"atUnixNano\x1a9\n" +
+	"\vLimitsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xc3\x03\n" +
+	"\fSessionStats\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\x04R\tsessionId\x12\x1f\n" +
+	"\vclient_name\x18\x02 \x01(\tR\n" +
+	"clientName\x12\x1f\n" +
+	"\vinstance_id\x18\x03 \x01(\tR\n" +
+	"instanceId\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03pid\x18\x05 \x01(\x05R\x03pid\x12\x1c\n" +
+	"\tpublished\x18\x06 \x01(\x04R\tpublished\x12\x1c\n" +
+	"\tdelivered\x18\a \x01(\x04R\tdelivered\x12\x18\n" +
+	"\adropped\x18\b \x01(\x04R\adropped\x12\x19\n" +
+	"\bbytes_in\x18\t \x01(\x04R\abytesIn\x12\x1b\n" +
+	"\tbytes_out\x18\n" +
+	" \x01(\x04R\bbytesOut\x12'\n" +
+	"\x0fqueued_messages\x18\v \x01(\rR\x0equeuedMessages\x12!\n" +
+	"\fqueued_bytes\x18\f \x01(\rR\vqueuedBytes\x12$\n" +
+	"\rsubscriptions\x18\r \x01(\rR\rsubscriptions\x12.\n" +
+	"\x13connected_unix_nano\x18\x0e \x01(\x03R\x11connectedUnixNano\"^\n" +
+	"\n" +
+	"TopicStats\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpublished\x18\x02 \x01(\x04R\tpublished\x12\x1c\n" +
+	"\tdelivered\x18\x03 \x01(\x04R\tdelivered\"p\n" +
 	"\x10SubscriptionList\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12=\n" +
@@ -2129,7 +3485,72 @@ const file_eventbus_proto_rawDesc = "" +
 	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\x1a=\n" +
 	"\x0fParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x86\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd8\x03\n" +
+	"\fSessionEvent\x122\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1e.eventbus.v1.SessionEvent.KindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\x04R\tsessionId\x12\x1f\n" +
+	"\vclient_name\x18\x03 \x01(\tR\n" +
+	"clientName\x12\x1f\n" +
+	"\vinstance_id\x18\x04 \x01(\tR\n" +
+	"instanceId\x12\x10\n" +
+	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x10\n" +
+	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1e\n" +
+	"\n" +
+	"executable\x18\b \x01(\tR\n" +
+	"executable\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\x12\x16\n" +
+	"\x06detail\x18\n" +
+	" \x01(\tR\x06detail\x12\x18\n" +
+	"\adropped\x18\v \x01(\x04R\adropped\x12 \n" +
+	"\fat_unix_nano\x18\f \x01(\x03R\n" +
+	"atUnixNano\"q\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eKIND_CONNECTED\x10\x01\x12\x15\n" +
+	"\x11KIND_DISCONNECTED\x10\x02\x12\x10\n" +
+	"\fKIND_REFUSED\x10\x03\x12\x16\n" +
+	"\x12KIND_SLOW_CONSUMER\x10\x04\"\xdf\x02\n" +
+	"\tHeartbeat\x12\x1c\n" +
+	"\tcollector\x18\x01 \x01(\tR\tcollector\x12\x1f\n" +
+	"\vinstance_id\x18\x02 \x01(\tR\n" +
+	"instanceId\x12\x1a\n" +
+	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12\x1f\n" +
+	"\vinterval_ms\x18\x04 \x01(\rR\n" +
+	"intervalMs\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\tR\x06status\x12=\n" +
+	"\adetails\x18\x06 \x03(\v2#.eventbus.v1.Heartbeat.DetailsEntryR\adetails\x12$\n" +
+	"\x0esent_unix_nano\x18\a \x01(\x03R\fsentUnixNano\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\b \x01(\x04R\tsessionId\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe3\x03\n" +
+	"\x0fCollectorStatus\x12\x1c\n" +
+	"\tcollector\x18\x01 \x01(\tR\tcollector\x12\x1f\n" +
+	"\vinstance_id\x18\x02 \x01(\tR\n" +
+	"instanceId\x128\n" +
+	"\x05state\x18\x03 \x01(\x0e2\".eventbus.v1.CollectorStatus.StateR\x05state\x12>\n" +
+	"\bprevious\x18\x04 \x01(\x0e2\".eventbus.v1.CollectorStatus.StateR\bprevious\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12-\n" +
+	"\x13last_seen_unix_nano\x18\a \x01(\x03R\x10lastSeenUnixNano\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\b \x01(\x04R\tsessionId\x12\x14\n" +
+	"\x05beats\x18\t \x01(\x04R\x05beats\x12*\n" +
+	"\x11changed_unix_nano\x18\n" +
+	" \x01(\x03R\x0fchangedUnixNano\"W\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vSTATE_ALIVE\x10\x01\x12\x0e\n" +
+	"\n" +
+	"STATE_LOST\x10\x02\x12\x16\n" +
+	"\x12STATE_DISCONNECTED\x10\x03\"M\n" +
+	"\rPresenceTable\x12<\n" +
+	"\n" +
+	"collectors\x18\x01 \x03(\v2\x1c.eventbus.v1.CollectorStatusR\n" +
+	"collectors*\xc2\x04\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_PROTOCOL_VERSION\x10\x01\x12\x18\n" +
@@ -2148,7 +3569,9 @@ const file_eventbus_proto_rawDesc = "" +
 	"!ERROR_CODE_DUPLICATE_SUBSCRIPTION\x10\r\x12\x17\n" +
 	"\x13ERROR_CODE_INTERNAL\x10\x0e\x12\x18\n" +
 	"\x14ERROR_CODE_BAD_HELLO\x10\x0f\x12\x1b\n" +
-	"\x17ERROR_CODE_DISCONNECTED\x10\x10B<Z:github.com/daemoneye/eventbus/proto/eventbus/v1;eventbusv1b\x06proto3"
+	"\x17ERROR_CODE_DISCONNECTED\x10\x10\x12\x1c\n" +
+	"\x18ERROR_CODE_NO_RESPONDERS\x10\x11\x12\x1c\n" +
+	"\x18ERROR_CODE_SLOW_CONSUMER\x10\x12B<Z:github.com/daemoneye/eventbus/proto/eventbus/v1;eventbusv1b\x06proto3"
 
 var (
 	file_eventbus_proto_rawDescOnce sync.Once
@@ -2162,69 +3585,103 @@ func file_eventbus_proto_rawDescGZIP() []byte {
 	return file_eventbus_proto_rawDescData
 }
 
-var file_eventbus_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_eventbus_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_eventbus_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_eventbus_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_eventbus_proto_goTypes = []any{
 	(ErrorCode)(0),               // 0: eventbus.v1.ErrorCode
 	(ProcessEvent_Kind)(0),       // 1: eventbus.v1.ProcessEvent.Kind
-	(*Envelope)(nil),             // 2: eventbus.v1.Envelope
-	(*Hello)(nil),                // 3: eventbus.v1.Hello
-	(*Welcome)(nil),              // 4: eventbus.v1.Welcome
-	(*Subscribe)(nil),            // 5: eventbus.v1.Subscribe
-	(*SubAck)(nil),               // 6: eventbus.v1.SubAck
-	(*Unsubscribe)(nil),          // 7: eventbus.v1.Unsubscribe
-	(*Correlation)(nil),          // 8: eventbus.v1.Correlation
-	(*Publish)(nil),              // 9: eventbus.v1.Publish
-	(*PubAck)(nil),               // 10: eventbus.v1.PubAck
-	(*Publisher)(nil),            // 11: eventbus.v1.Publisher
-	(*Deliver)(nil),              // 12: eventbus.v1.Deliver
-	(*DeliveryInfo)(nil),         // 13: eventbus.v1.DeliveryInfo
-	(*Ping)(nil),                 // 14: eventbus.v1.Ping
-	(*Pong)(nil),                 // 15: eventbus.v1.Pong
-	(*Error)(nil),                // 16: eventbus.v1.Error
-	(*ListSubscriptions)(nil),    // 17: eventbus.v1.ListSubscriptions
-	(*SubscriptionInfo)(nil),     // 18: eventbus.v1.SubscriptionInfo
-	(*SessionSubscriptions)(nil), // 19: eventbus.v1.SessionSubscriptions
-	(*DisconnectSession)(nil),    // 20: eventbus.v1.DisconnectSession
-	(*Ack)(nil),                  // 21: eventbus.v1.Ack
-	(*SubscriptionList)(nil),     // 22: eventbus.v1.SubscriptionList
-	(*ProcessEvent)(nil),         // 23: eventbus.v1.ProcessEvent
-	(*CollectorTask)(nil),        // 24: eventbus.v1.CollectorTask
-	nil,                          // 25: eventbus.v1.Correlation.TagsEntry
-	nil,                          // 26: eventbus.v1.CollectorTask.ParametersEntry
+	(SessionEvent_Kind)(0),       // 2: eventbus.v1.SessionEvent.Kind
+	(CollectorStatus_State)(0),   // 3: eventbus.v1.CollectorStatus.State
+	(*Envelope)(nil),             // 4: eventbus.v1.Envelope
+	(*Hello)(nil),                // 5: eventbus.v1.Hello
+	(*Welcome)(nil),              // 6: eventbus.v1.Welcome
+	(*Subscribe)(nil),            // 7: eventbus.v1.Subscribe
+	(*SubAck)(nil),               // 8: eventbus.v1.SubAck
+	(*Unsubscribe)(nil),          // 9: eventbus.v1.Unsubscribe
+	(*Correlation)(nil),          // 10: eventbus.v1.Correlation
+	(*Publish)(nil),              // 11: eventbus.v1.Publish
+	(*PubAck)(nil),               // 12: eventbus.v1.PubAck
+	(*Publisher)(nil),            // 13: eventbus.v1.Publisher
+	(*Deliver)(nil),              // 14: eventbus.v1.Deliver
+	(*DeliveryInfo)(nil),         // 15: eventbus.v1.DeliveryInfo
+	(*Request)(nil),              // 16: eventbus.v1.Request
+	(*Reply)(nil),                // 17: eventbus.v1.Reply
+	(*Response)(nil),             // 18: eventbus.v1.Response
+	(*Ping)(nil),                 // 19: eventbus.v1.Ping
+	(*Pong)(nil),                 // 20: eventbus.v1.Pong
+	(*Error)(nil),                // 21: eventbus.v1.Error
+	(*ListSubscriptions)(nil),    // 22: eventbus.v1.ListSubscriptions
+	(*SubscriptionInfo)(nil),     // 23: eventbus.v1.SubscriptionInfo
+	(*SessionSubscriptions)(nil), // 24: eventbus.v1.SessionSubscriptions
+	(*DisconnectSession)(nil),    // 25: eventbus.v1.DisconnectSession
+	(*Ack)(nil),                  // 26: eventbus.v1.Ack
+	(*StatsRequest)(nil),         // 27: eventbus.v1.StatsRequest
+	(*StatsReply)(nil),           // 28: eventbus.v1.StatsReply
+	(*BrokerStats)(nil),          // 29: eventbus.v1.BrokerStats
+	(*SessionStats)(nil),         // 30: eventbus.v1.SessionStats
+	(*TopicStats)(nil),           // 31: eventbus.v1.TopicStats
+	(*SubscriptionList)(nil),     // 32: eventbus.v1.SubscriptionList
+	(*ProcessEvent)(nil),         // 33: eventbus.v1.ProcessEvent
+	(*CollectorTask)(nil),        // 34: eventbus.v1.CollectorTask
+	(*SessionEvent)(nil),         // 35: eventbus.v1.SessionEvent
+	(*Heartbeat)(nil),            // 36: eventbus.v1.Heartbeat
+	(*CollectorStatus)(nil),      // 37: eventbus.v1.CollectorStatus
+	(*PresenceTable)(nil),        // 38: eventbus.v1.PresenceTable
+	nil,                          // 39: eventbus.v1.Correlation.TagsEntry
+	nil,                          // 40: eventbus.v1.BrokerStats.LimitsEntry
+	nil,                          // 41: eventbus.v1.CollectorTask.ParametersEntry
+	nil,                          // 42: eventbus.v1.Heartbeat.DetailsEntry
 }
 var file_eventbus_proto_depIdxs = []int32{
-	3,  // 0: eventbus.v1.Envelope.hello:type_name -> eventbus.v1.Hello
-	4,  // 1: eventbus.v1.Envelope.welcome:type_name -> eventbus.v1.Welcome
-	5,  // 2: eventbus.v1.Envelope.subscribe:type_name -> eventbus.v1.Subscribe
-	6,  // 3: eventbus.v1.Envelope.sub_ack:type_name -> eventbus.v1.SubAck
-	7,  // 4: eventbus.v1.Envelope.unsubscribe:type_name -> eventbus.v1.Unsubscribe
-	9,  // 5: eventbus.v1.Envelope.publish:type_name -> eventbus.v1.Publish
-	12, // 6: eventbus.v1.Envelope.deliver:type_name -> eventbus.v1.Deliver
-	14, // 7: eventbus.v1.Envelope.ping:type_name -> eventbus.v1.Ping
-	15, // 8: eventbus.v1.Envelope.pong:type_name -> eventbus.v1.Pong
-	16, // 9: eventbus.v1.Envelope.error:type_name -> eventbus.v1.Error
-	17, // 10: eventbus.v1.Envelope.list_subscriptions:type_name -> eventbus.v1.ListSubscriptions
-	22, // 11: eventbus.v1.Envelope.subscription_list:type_name -> eventbus.v1.SubscriptionList
-	10, // 12: eventbus.v1.Envelope.pub_ack:type_name -> eventbus.v1.PubAck
-	20, // 13: eventbus.v1.Envelope.disconnect_session:type_name -> eventbus.v1.DisconnectSession
-	21, // 14: eventbus.v1.Envelope.ack:type_name -> eventbus.v1.Ack
-	13, // 15: eventbus.v1.Envelope.delivery:type_name -> eventbus.v1.DeliveryInfo
-	0,  // 16: eventbus.v1.SubAck.code:type_name -> eventbus.v1.ErrorCode
-	25, // 17: eventbus.v1.Correlation.tags:type_name -> eventbus.v1.Correlation.TagsEntry
-	8,  // 18: eventbus.v1.Publish.correlation:type_name -> eventbus.v1.Correlation
-	11, // 19: eventbus.v1.Deliver.publisher:type_name -> eventbus.v1.Publisher
-	8,  // 20: eventbus.v1.Deliver.correlation:type_name -> eventbus.v1.Correlation
-	0,  // 21: eventbus.v1.Error.code:type_name -> eventbus.v1.ErrorCode
-	18, // 22: eventbus.v1.SessionSubscriptions.subscriptions:type_name -> eventbus.v1.SubscriptionInfo
-	19, // 23: eventbus.v1.SubscriptionList.sessions:type_name -> eventbus.v1.SessionSubscriptions
-	1,  // 24: eventbus.v1.ProcessEvent.kind:type_name -> eventbus.v1.ProcessEvent.Kind
-	26, // 25: eventbus.v1.CollectorTask.parameters:type_name -> eventbus.v1.CollectorTask.ParametersEntry
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	5,  // 0: eventbus.v1.Envelope.hello:type_name -> eventbus.v1.Hello
+	6,  // 1: eventbus.v1.Envelope.welcome:type_name -> eventbus.v1.Welcome
+	7,  // 2: eventbus.v1.Envelope.subscribe:type_name -> eventbus.v1.Subscribe
+	8,  // 3: eventbus.v1.Envelope.sub_ack:type_name -> eventbus.v1.SubAck
+	9,  // 4: eventbus.v1.Envelope.unsubscribe:type_name -> eventbus.v1.Unsubscribe
+	11, // 5: eventbus.v1.Envelope.publish:type_name -> eventbus.v1.Publish
+	14, // 6: eventbus.v1.Envelope.deliver:type_name -> eventbus.v1.Deliver
+	19, // 7: eventbus.v1.Envelope.ping:type_name -> eventbus.v1.Ping
+	20, // 8: eventbus.v1.Envelope.pong:type_name -> eventbus.v1.Pong
+	21, // 9: eventbus.v1.Envelope.error:type_name -> eventbus.v1.Error
+	22, // 10: eventbus.v1.Envelope.list_subscriptions:type_name -> eventbus.v1.ListSubscriptions
+	32, // 11: eventbus.v1.Envelope.subscription_list:type_name -> eventbus.v1.SubscriptionList
+	12, // 12: eventbus.v1.Envelope.pub_ack:type_name -> eventbus.v1.PubAck
+	25, // 13: eventbus.v1.Envelope.disconnect_session:type_name -> eventbus.v1.DisconnectSession
+	26, // 14: eventbus.v1.Envelope.ack:type_name -> eventbus.v1.Ack
+	16, // 15: eventbus.v1.Envelope.request:type_name -> eventbus.v1.Request
+	17, // 16: eventbus.v1.Envelope.reply:type_name -> eventbus.v1.Reply
+	18, // 17: eventbus.v1.Envelope.response:type_name -> eventbus.v1.Response
+	27, // 18: eventbus.v1.Envelope.stats_request:type_name -> eventbus.v1.StatsRequest
+	28, // 19: eventbus.v1.Envelope.stats_reply:type_name -> eventbus.v1.StatsReply
+	15, // 20: eventbus.v1.Envelope.delivery:type_name -> eventbus.v1.DeliveryInfo
+	0,  // 21: eventbus.v1.SubAck.code:type_name -> eventbus.v1.ErrorCode
+	39, // 22: eventbus.v1.Correlation.tags:type_name -> eventbus.v1.Correlation.TagsEntry
+	10, // 23: eventbus.v1.Publish.correlation:type_name -> eventbus.v1.Correlation
+	13, // 24: eventbus.v1.Deliver.publisher:type_name -> eventbus.v1.Publisher
+	10, // 25: eventbus.v1.Deliver.correlation:type_name -> eventbus.v1.Correlation
+	10, // 26: eventbus.v1.Request.correlation:type_name -> eventbus.v1.Correlation
+	10, // 27: eventbus.v1.Reply.correlation:type_name -> eventbus.v1.Correlation
+	13, // 28: eventbus.v1.Response.responder:type_name -> eventbus.v1.Publisher
+	10, // 29: eventbus.v1.Response.correlation:type_name -> eventbus.v1.Correlation
+	0,  // 30: eventbus.v1.Error.code:type_name -> eventbus.v1.ErrorCode
+	23, // 31: eventbus.v1.SessionSubscriptions.subscriptions:type_name -> eventbus.v1.SubscriptionInfo
+	29, // 32: eventbus.v1.StatsReply.broker:type_name -> eventbus.v1.BrokerStats
+	30, // 33: eventbus.v1.StatsReply.sessions:type_name -> eventbus.v1.SessionStats
+	31, // 34: eventbus.v1.StatsReply.topics:type_name -> eventbus.v1.TopicStats
+	40, // 35: eventbus.v1.BrokerStats.limits:type_name -> eventbus.v1.BrokerStats.LimitsEntry
+	24, // 36: eventbus.v1.SubscriptionList.sessions:type_name -> eventbus.v1.SessionSubscriptions
+	1,  // 37: eventbus.v1.ProcessEvent.kind:type_name -> eventbus.v1.ProcessEvent.Kind
+	41, // 38: eventbus.v1.CollectorTask.parameters:type_name -> eventbus.v1.CollectorTask.ParametersEntry
+	2,  // 39: eventbus.v1.SessionEvent.kind:type_name -> eventbus.v1.SessionEvent.Kind
+	42, // 40: eventbus.v1.Heartbeat.details:type_name -> eventbus.v1.Heartbeat.DetailsEntry
+	3,  // 41: eventbus.v1.CollectorStatus.state:type_name -> eventbus.v1.CollectorStatus.State
+	3,  // 42: eventbus.v1.CollectorStatus.previous:type_name -> eventbus.v1.CollectorStatus.State
+	37, // 43: eventbus.v1.PresenceTable.collectors:type_name -> eventbus.v1.CollectorStatus
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_eventbus_proto_init() }
@@ -2248,14 +3705,19 @@ func file_eventbus_proto_init() {
 		(*Envelope_PubAck)(nil),
 		(*Envelope_DisconnectSession)(nil),
 		(*Envelope_Ack)(nil),
+		(*Envelope_Request)(nil),
+		(*Envelope_Reply)(nil),
+		(*Envelope_Response)(nil),
+		(*Envelope_StatsRequest)(nil),
+		(*Envelope_StatsReply)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_eventbus_proto_rawDesc), len(file_eventbus_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   25,
+			NumEnums:      4,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
