@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/daemoneye/eventbus/acl"
 	"github.com/daemoneye/eventbus/topic"
@@ -32,6 +35,16 @@ func (s *session) handle(env *pb.Envelope) (endCause, bool) {
 		s.handleList(k.ListSubscriptions)
 	case *pb.Envelope_DisconnectSession:
 		s.handleDisconnect(k.DisconnectSession)
+	case *pb.Envelope_Request:
+		if !s.handleRequest(k.Request) {
+			return s.refusalLimitCause(), false
+		}
+	case *pb.Envelope_Reply:
+		if !s.b.reply(k.Reply.ReplyTo, k.Reply.Payload, k.Reply.Correlation, s.publisher) {
+			s.log.Debug("reply to a request that is answered, expired or unknown")
+		}
+	case *pb.Envelope_StatsRequest:
+		s.handleStats(k.StatsRequest)
 	case *pb.Envelope_Error:
 		s.log.Warn("client reported an error", "code", k.Error.Code, "message", k.Error.Message)
 		if k.Error.Fatal {
@@ -57,10 +70,10 @@ func (s *session) handlePublish(p *pb.Publish) bool {
 		return !s.noteRefusal()
 	}
 	s.published.Add(1)
-	n, err := s.b.publish(p.Topic, p.Payload, p.Correlation, s.publisher)
+	n, err := s.b.publish(outgoing{topic: p.Topic, payload: p.Payload, correlation: p.Correlation, from: s.publisher})
 	if err != nil {
 		code := pb.ErrorCode_ERROR_CODE_INTERNAL
-		if errors.Is(err, errDeliveryTooLarge) {
+		if isDeliveryTooLarge(err) {
 			code = pb.ErrorCode_ERROR_CODE_FRAME_TOO_LARGE
 			s.b.counters.badPublishes.Add(1)
 			s.log.Debug("publish refused", "topic", p.Topic, "err", err)
@@ -75,6 +88,32 @@ func (s *session) handlePublish(p *pb.Publish) bool {
 	}
 	return true
 }
+
+// handleRequest routes a request or refuses it, like a publish. It reports
+// false when the session has been refused too often and must go.
+func (s *session) handleRequest(r *pb.Request) bool {
+	if err := s.checkPublish(r.Topic); err != nil {
+		s.b.counters.badPublishes.Add(1)
+		code := pb.ErrorCode_ERROR_CODE_INTERNAL
+		var ce *codedError
+		if errors.As(err, &ce) {
+			code = ce.code
+		}
+		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
+			Code: code, Message: err.Error(), Topic: r.Topic, RequestId: r.RequestId,
+		}}})
+		return !s.noteRefusal()
+	}
+	s.published.Add(1)
+	o := outgoing{topic: r.Topic, payload: r.Payload, correlation: r.Correlation, from: s.publisher}
+	timeout := time.Duration(r.TimeoutMs) * time.Millisecond
+	if e := s.b.request(o, s, r.RequestId, s.id.SessionID, timeout); e != nil {
+		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: e}})
+	}
+	return true
+}
+
+func isDeliveryTooLarge(err error) bool { return errors.Is(err, errDeliveryTooLarge) }
 
 // codedError is an error with the protocol code to report it under.
 type codedError struct {
@@ -91,6 +130,10 @@ func (s *session) replyError(err error, topicName string, publishID uint64) {
 	var ce *codedError
 	if errors.As(err, &ce) {
 		code = ce.code
+	}
+	if len(topicName) > s.b.cfg.MaxTopicLength {
+		// Echoed, an over-long topic could make the error larger than a frame.
+		topicName = ""
 	}
 	s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
 		Code: code, Message: err.Error(), Topic: topicName, PublishId: publishID,
@@ -143,6 +186,9 @@ func (s *session) subscribe(m *pb.Subscribe) (pb.ErrorCode, string) {
 	if err != nil {
 		return pb.ErrorCode_ERROR_CODE_BAD_FILTER, err.Error()
 	}
+	if err := validateGroup(m.QueueGroup); err != nil {
+		return pb.ErrorCode_ERROR_CODE_BAD_FILTER, err.Error()
+	}
 	// s.mu is held from the policy check to the insert so that a policy
 	// reload cannot slip in between and miss the new subscription.
 	s.mu.Lock()
@@ -156,12 +202,29 @@ func (s *session) subscribe(m *pb.Subscribe) (pb.ErrorCode, string) {
 	if d, reason := s.auth.Load().principal.CheckSubscribe(f); d == acl.Refused {
 		return pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, reason
 	}
-	sub := &subscription{id: m.SubscriptionId, filter: f, rcv: s}
+	sub := &subscription{id: m.SubscriptionId, filter: f, group: m.QueueGroup, rcv: s}
 	s.subs[m.SubscriptionId] = sub
 	// In the index before the ack: once the client sees it, every later
 	// publish reaches the subscription.
 	s.b.index.Insert(f, sub)
 	return pb.ErrorCode_ERROR_CODE_UNSPECIFIED, ""
+}
+
+// maxGroupLen bounds queue group names.
+const maxGroupLen = 64
+
+// validateGroup checks a queue group name: empty (no group), or up to 64
+// bytes of the client-name characters.
+func validateGroup(g string) error {
+	if len(g) > maxGroupLen {
+		return fmt.Errorf("broker: queue group name longer than %d bytes", maxGroupLen)
+	}
+	for i := 0; i < len(g); i++ {
+		if !isNameByte(g[i]) {
+			return fmt.Errorf("broker: queue group %q has character %q; allowed are letters, digits, '.', '_' and '-'", g, g[i])
+		}
+	}
+	return nil
 }
 
 func (s *session) handleUnsubscribe(m *pb.Unsubscribe) {
@@ -185,7 +248,17 @@ func (s *session) handleList(m *pb.ListSubscriptions) {
 	} else {
 		list.Sessions = []*pb.SessionSubscriptions{s.subscriptionList()}
 	}
-	s.reply(&pb.Envelope{Kind: &pb.Envelope_SubscriptionList{SubscriptionList: list}})
+	env := &pb.Envelope{Kind: &pb.Envelope_SubscriptionList{SubscriptionList: list}}
+	// A frame above the agreed maximum would cost the client its connection.
+	if n, limit := proto.Size(env), s.b.cfg.Wire.MaxFrameSize; n > limit {
+		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
+			Code:      pb.ErrorCode_ERROR_CODE_FRAME_TOO_LARGE,
+			Message:   fmt.Sprintf("broker: the subscription list takes %d bytes, more than the maximum frame size %d", n, limit),
+			RequestId: m.RequestId,
+		}}})
+		return
+	}
+	s.reply(env)
 }
 
 func (s *session) handleDisconnect(m *pb.DisconnectSession) {
@@ -219,7 +292,7 @@ func (s *session) subscriptionList() *pb.SessionSubscriptions {
 	defer s.mu.Unlock()
 	out := &pb.SessionSubscriptions{SessionId: s.id.SessionID, ClientName: s.id.ClientName, InstanceId: s.id.InstanceID}
 	for id, sub := range s.subs {
-		out.Subscriptions = append(out.Subscriptions, &pb.SubscriptionInfo{SubscriptionId: id, Filter: sub.filter.String()})
+		out.Subscriptions = append(out.Subscriptions, &pb.SubscriptionInfo{SubscriptionId: id, Filter: sub.filter.String(), QueueGroup: sub.group})
 	}
 	sort.Slice(out.Subscriptions, func(i, j int) bool {
 		return out.Subscriptions[i].SubscriptionId < out.Subscriptions[j].SubscriptionId
@@ -248,4 +321,8 @@ func (b *Broker) allSubscriptions() []*pb.SessionSubscriptions {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].SessionId < out[j].SessionId })
 	return out
+}
+
+func sortSessions(ss []*session) {
+	sort.Slice(ss, func(i, j int) bool { return ss[i].id.SessionID < ss[j].id.SessionID })
 }
