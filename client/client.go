@@ -5,42 +5,50 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/daemoneye/eventbus/transport"
 	"github.com/daemoneye/eventbus/wire"
 
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
 )
 
-// Client is a connection to the broker. Its methods are safe for concurrent
-// use.
+// Client is a connection to the broker that reconnects by itself when the
+// connection is lost. Its methods are safe for concurrent use.
 type Client struct {
-	opts    Options
-	log     *slog.Logger
-	conn    net.Conn
-	crc     wire.CRC
-	welcome *pb.Welcome
-	maxMsg  int // largest message the broker accepts
-	out     *outbox
+	opts Options
+	log  *slog.Logger
+	crc  wire.CRC
+	out  *outbox
+
+	// ctx is cancelled by Close and when the client ends; it stops
+	// reconnection attempts and heartbeats.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	deliveries chan *Message
-	done       chan struct{} // closed when the connection has ended
+	stateWake  chan struct{} // capacity 1: events were queued
+	done       chan struct{} // closed when the client has ended
 	wg         sync.WaitGroup
 
 	nextSubID     atomic.Uint32
 	nextRequestID atomic.Uint64
+	maxMsg        atomic.Int64               // frame limit of the latest link
+	welcome       atomic.Pointer[pb.Welcome] // of the latest link
 
-	mu       sync.Mutex // guards the fields below
-	subs     map[uint32]*Subscription
-	waiters  map[waitKey]chan *pb.Envelope
-	err      error // why the connection ended; nil while it is up
-	closing  bool
-	failOnce sync.Once
+	mu      sync.Mutex // guards the fields below
+	link    *link      // the connection in use; nil while there is none
+	epoch   uint64     // number of links so far
+	subs    map[uint32]*Subscription
+	waiters map[waitKey]*waiter
+	// resub holds the subscriptions the latest link re-established and the
+	// broker has not answered yet; resubDone is closed when it empties.
+	resub     map[uint32]struct{}
+	resubDone chan struct{}
+	state     State
+	events    []stateEvent // changes not yet passed to OnStateChange
+	err       error        // why the client ended; nil until then
+	closing   bool         // Close was called
 }
 
 // waitKey names an answer a caller waits for.
@@ -55,118 +63,80 @@ const (
 	waitSubAck waitKind = iota + 1
 	waitPubAck
 	// waitRequest is any request answered by request_id: a subscription
-	// list, an ack, or an error.
+	// list, an ack, statistics, a response, or an error.
 	waitRequest
 )
 
-// Dial connects to the broker and completes the handshake.
+// waiter is a caller waiting for an answer.
+type waiter struct {
+	ch chan answer // capacity 1; receives exactly one answer
+	// written is set once the request's frame was written to a connection:
+	// if that connection fails before the answer arrives, the outcome is
+	// unknown.
+	written bool
+}
+
+type answer struct {
+	env *pb.Envelope
+	err error
+}
+
+// Dial connects to the broker and completes the handshake. It fails when
+// this first connection fails; after that the client reconnects by itself
+// (see Options.Reconnect).
 func Dial(ctx context.Context, opts Options) (*Client, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
-	defer cancel()
-	conn, err := transport.Dial(ctx, opts.Endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotConnected, err)
-	}
 	c := &Client{
 		opts:       opts,
 		log:        opts.Logger.With("client", opts.Name, "endpoint", opts.Endpoint),
-		conn:       conn,
 		crc:        opts.Wire.CRC,
 		deliveries: make(chan *Message, opts.DeliveryQueue),
+		stateWake:  make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		subs:       make(map[uint32]*Subscription),
-		waiters:    make(map[waitKey]chan *pb.Envelope),
+		waiters:    make(map[waitKey]*waiter),
 	}
-	rd := wire.NewReader(conn, opts.Wire)
-	if err := c.handshake(ctx, rd); err != nil {
-		conn.Close()
+	c.out = newOutbox(c)
+	l, err := c.connect(ctx)
+	if err != nil {
 		return nil, err
 	}
-	c.out = newOutbox(c, opts.MaxPendingBytes)
-	c.wg.Add(4)
-	go c.readLoop(rd)
-	go c.out.writeLoop()
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if _, ok := c.install(l); !ok {
+		return nil, ErrClosed // cannot happen: nobody else has seen c
+	}
+	// Before the supervisor starts, so that Connected is the first change
+	// reported even if the connection fails at once.
+	c.setState(Connected, nil)
+	c.wg.Add(2)
 	go c.dispatchLoop()
-	go c.pingLoop()
+	go c.run(l)
+	if opts.OnStateChange != nil {
+		c.wg.Add(1)
+		go c.notifyLoop()
+	}
 	return c, nil
 }
 
-func (c *Client) handshake(ctx context.Context, rd *wire.Reader) error {
-	deadline, _ := ctx.Deadline()
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
-	defer stop()
-	_ = c.conn.SetDeadline(deadline)
-	defer c.conn.SetDeadline(time.Time{})
+// SessionID returns the id the broker gave the latest connection's session.
+// It changes when the client reconnects.
+func (c *Client) SessionID() uint64 { return c.welcome.Load().GetSessionId() }
 
-	hello, err := c.crc.AppendEnvelope(nil, &pb.Envelope{Kind: &pb.Envelope_Hello{Hello: &pb.Hello{
-		ClientName:      c.opts.Name,
-		InstanceId:      c.opts.InstanceID,
-		ProtocolVersion: wire.ProtocolVersion,
-		SoftwareVersion: Version,
-	}}})
-	if err != nil {
-		return err
-	}
-	_, werr := c.conn.Write(hello)
-	// Even when the write failed, read: a broker that refuses the connection
-	// (too many connections, shutting down) answers and closes without
-	// reading the hello, and its reason is the useful error.
-	msg, err := rd.ReadFrame()
-	if err != nil {
-		if werr != nil {
-			return fmt.Errorf("%w: handshake: %w", ErrNotConnected, werr)
-		}
-		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
-			// The connection's deadline is ctx's, and may fire just before
-			// ctx reports it.
-			cause := ctx.Err()
-			if cause == nil {
-				cause = context.DeadlineExceeded
-			}
-			return fmt.Errorf("%w: handshake: no answer from the broker: %w", ErrNotConnected, cause)
-		}
-		return fmt.Errorf("%w: handshake: %w", ErrNotConnected, err)
-	}
-	env := new(pb.Envelope)
-	if err := wire.DecodeEnvelope(msg, env); err != nil {
-		return fmt.Errorf("%w: handshake: %w", ErrNotConnected, err)
-	}
-	switch k := env.Kind.(type) {
-	case *pb.Envelope_Welcome:
-		c.welcome = k.Welcome
-	case *pb.Envelope_Error:
-		return brokerError(k.Error)
-	default:
-		return fmt.Errorf("%w: handshake: broker sent %T instead of a welcome", ErrNotConnected, env.Kind)
-	}
-	c.maxMsg = c.opts.Wire.MaxFrameSize
-	if c.maxMsg == 0 {
-		c.maxMsg = wire.DefaultMaxFrameSize
-	}
-	if m := int(c.welcome.MaxFrameSize); m > 0 && m < c.maxMsg {
-		c.maxMsg = m
-	}
-	c.log = c.log.With("session", c.welcome.SessionId)
-	return nil
-}
+// Welcome returns the broker's answer to the latest handshake: its version
+// and the limits in force.
+func (c *Client) Welcome() *pb.Welcome { return c.welcome.Load() }
 
-// SessionID returns the id the broker gave this session.
-func (c *Client) SessionID() uint64 { return c.welcome.SessionId }
-
-// Welcome returns the broker's handshake answer: its version and the limits
-// in force.
-func (c *Client) Welcome() *pb.Welcome { return c.welcome }
-
-// Done is closed when the connection has ended, by Close or by a failure;
-// Err then says why.
+// Done is closed when the client has ended, by Close or for a reason
+// retrying cannot fix; Err then says why. A lost connection that the
+// client replaces does not close it.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err returns nil while connected, ErrClosed after Close, or an error
-// wrapping ErrNotConnected and the cause once the connection failed.
+// Err returns nil while the client lives (connected or reconnecting),
+// ErrClosed after Close, or an error wrapping ErrNotConnected and the cause
+// once the client has ended for another reason.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -175,59 +145,65 @@ func (c *Client) Err() error {
 
 // Close flushes what is queued for the broker (for at most the write
 // timeout), closes the connection and waits for the client's goroutines.
-// Messages read but not yet handled are discarded.
+// Messages read but not yet handled are discarded. While the client is
+// reconnecting there is no connection to flush to: the buffered frames are
+// discarded, their number logged, and callers waiting for their answers get
+// ErrClosed. Close must not be called from a handler or a callback of the
+// client (it would wait for itself).
 func (c *Client) Close() error {
 	c.mu.Lock()
-	already := c.closing || c.err != nil
+	first := !c.closing
 	c.closing = true
+	l := c.link
 	if c.err != nil && !errors.Is(c.err, ErrClosed) {
-		// The connection had failed before: from now on operations say the
-		// client is closed, still telling why the connection had ended.
+		// The client had ended before: from now on operations say it is
+		// closed, still telling why it had ended.
 		c.err = fmt.Errorf("%w (%w)", ErrClosed, c.err)
 	}
 	c.mu.Unlock()
-	if !already {
-		c.out.flushAndStop()
+	if first {
+		c.cancel()
+		c.out.stop()
+		if l != nil {
+			c.out.waitDrained(l.done)
+			l.fail(ErrClosed)
+		}
 	}
-	c.fail(ErrClosed)
+	<-c.done
 	c.wg.Wait()
 	return nil
 }
 
-// fail ends the connection once, recording why, and wakes every waiter.
-func (c *Client) fail(cause error) {
-	c.failOnce.Do(func() {
-		if !errors.Is(cause, ErrClosed) && !errors.Is(cause, ErrNotConnected) {
-			cause = fmt.Errorf("%w: %w", ErrNotConnected, cause)
-		}
-		c.mu.Lock()
-		if c.closing && !errors.Is(cause, ErrClosed) {
-			cause = ErrClosed
-		}
-		c.err = cause
-		waiters := c.waiters
-		c.waiters = nil
-		c.mu.Unlock()
-		for _, ch := range waiters {
-			close(ch)
-		}
-		c.conn.Close()
-		close(c.done)
-		if !errors.Is(cause, ErrClosed) {
-			c.log.Warn("connection to the broker ended", "err", cause)
-		}
-	})
+// stateErr is the error for an operation on a client that takes no more
+// frames.
+func (c *Client) stateErr() error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	return ErrClosed
+}
+
+// usableLocked returns why the client takes no more requests, or nil; c.mu
+// must be held.
+func (c *Client) usableLocked() error {
+	switch {
+	case c.err != nil:
+		return c.err
+	case c.closing:
+		return ErrClosed
+	}
+	return nil
 }
 
 // await registers interest in an answer before the request is sent.
-func (c *Client) await(key waitKey) (chan *pb.Envelope, error) {
-	ch := make(chan *pb.Envelope, 1)
+func (c *Client) await(key waitKey) (chan answer, error) {
+	ch := make(chan answer, 1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err != nil {
-		return nil, c.err
+	if err := c.usableLocked(); err != nil {
+		return nil, err
 	}
-	c.waiters[key] = ch
+	c.waiters[key] = &waiter{ch: ch}
 	return ch, nil
 }
 
@@ -239,26 +215,46 @@ func (c *Client) forget(key waitKey) {
 
 // answer hands env to whoever waits for key; it reports whether anyone did.
 func (c *Client) answer(key waitKey, env *pb.Envelope) bool {
+	return c.settle(key, answer{env: env})
+}
+
+// settle hands a to whoever waits for key; it reports whether anyone did.
+func (c *Client) settle(key waitKey, a answer) bool {
 	c.mu.Lock()
-	ch, ok := c.waiters[key]
+	w, ok := c.waiters[key]
 	delete(c.waiters, key)
 	c.mu.Unlock()
 	if ok {
-		ch <- env
+		w.ch <- a
 	}
 	return ok
 }
 
-// wait waits for the answer on ch until ctx ends or the connection does.
-func (c *Client) wait(ctx context.Context, key waitKey, ch chan *pb.Envelope) (*pb.Envelope, error) {
-	select {
-	case env, ok := <-ch:
-		if !ok {
-			return nil, c.Err()
+// markWritten notes that the frames awaited under keys were written.
+func (c *Client) markWritten(keys []waitKey) {
+	if len(keys) == 0 {
+		return
+	}
+	c.mu.Lock()
+	for _, k := range keys {
+		if w := c.waiters[k]; w != nil {
+			w.written = true
 		}
-		return env, nil
+	}
+	c.mu.Unlock()
+}
+
+// wait waits for the answer on ch until ctx ends. When ctx ends first, a
+// request still in the outbound buffer is withdrawn: it will not be sent.
+func (c *Client) wait(ctx context.Context, key waitKey, ch chan answer) (*pb.Envelope, error) {
+	select {
+	case a := <-ch:
+		return a.env, a.err
 	case <-ctx.Done():
 		c.forget(key)
+		if c.out.withdraw(key) {
+			return nil, fmt.Errorf("%w: %w (it was still buffered and is withdrawn: not sent)", ErrNoReply, ctx.Err())
+		}
 		return nil, fmt.Errorf("%w: %w", ErrNoReply, ctx.Err())
 	}
 }
@@ -269,45 +265,30 @@ func (c *Client) request(ctx context.Context, key waitKey, env *pb.Envelope) (*p
 	if err != nil {
 		return nil, err
 	}
-	if err := c.out.send(ctx, env); err != nil {
+	if err := c.out.send(ctx, env, key); err != nil {
 		c.forget(key)
 		return nil, err
 	}
 	return c.wait(ctx, key, ch)
 }
 
-// ListSubscriptions asks the broker for this session's subscriptions, or with
-// all set for every session's (a privileged request).
-func (c *Client) ListSubscriptions(ctx context.Context, all bool) ([]*pb.SessionSubscriptions, error) {
-	ctx, cancel := c.replyContext(ctx)
-	defer cancel()
-	id := c.nextRequestID.Add(1)
-	env, err := c.request(ctx, waitKey{waitRequest, id}, &pb.Envelope{Kind: &pb.Envelope_ListSubscriptions{
-		ListSubscriptions: &pb.ListSubscriptions{AllSessions: all, RequestId: id},
-	}})
-	if err != nil {
-		return nil, err
+// report hands an asynchronous error to Options.OnError, or logs it.
+func (c *Client) report(err error) {
+	if c.opts.OnError != nil {
+		c.opts.OnError(err)
+		return
 	}
-	if e := env.GetError(); e != nil {
-		return nil, brokerError(e)
-	}
-	return env.GetSubscriptionList().GetSessions(), nil
+	c.log.Warn("broker reported an error", "err", err)
 }
 
-// DisconnectSession asks the broker to end another session, telling it
-// reason. It is an admin request: other principals get a *BrokerError.
-func (c *Client) DisconnectSession(ctx context.Context, sessionID uint64, reason string) error {
-	ctx, cancel := c.replyContext(ctx)
-	defer cancel()
-	id := c.nextRequestID.Add(1)
-	env, err := c.request(ctx, waitKey{waitRequest, id}, &pb.Envelope{Kind: &pb.Envelope_DisconnectSession{
-		DisconnectSession: &pb.DisconnectSession{RequestId: id, SessionId: sessionID, Reason: reason},
-	}})
-	if err != nil {
-		return err
+// dropOversize reports buffered frames that a new connection's smaller
+// frame limit makes impossible to send, to their waiters or OnError.
+func (c *Client) dropOversize(recs []frameRec, limit int) {
+	for _, r := range recs {
+		err := fmt.Errorf("%w: a buffered frame of %d bytes exceeds the new connection's limit %d and was not sent",
+			ErrFrameTooLarge, r.size-frameHeader, limit)
+		if r.key == (waitKey{}) || !c.settle(r.key, answer{err: err}) {
+			c.report(err)
+		}
 	}
-	if e := env.GetError(); e != nil {
-		return brokerError(e)
-	}
-	return nil
 }

@@ -43,13 +43,21 @@ func shortTempDir(t *testing.T) string {
 
 type testBroker struct {
 	*broker.Broker
-	sock string
+	sock   string
+	served chan struct{} // closed when Serve has returned
 }
 
 // startBroker serves a real broker on a fresh socket until the test ends.
 func startBroker(t *testing.T, cfg broker.Config) *testBroker {
 	t.Helper()
-	sock := filepath.Join(shortTempDir(t), "bus.sock")
+	return serveAt(t, filepath.Join(shortTempDir(t), "bus.sock"), cfg, nil)
+}
+
+// serveAt serves a real broker on sock until the test ends or stop is
+// called. setup, if not nil, runs before the socket exists, so that
+// whatever it sets up precedes every client.
+func serveAt(t *testing.T, sock string, cfg broker.Config, setup func(*broker.Broker)) *testBroker {
+	t.Helper()
 	cfg.Logger = quiet
 	if cfg.Policy == nil {
 		// Access control has its own tests; these are about the client.
@@ -59,20 +67,35 @@ func startBroker(t *testing.T, cfg broker.Config) *testBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if setup != nil {
+		setup(b)
+	}
 	ln, err := transport.Listen(sock, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan struct{})
+	tb := &testBroker{Broker: b, sock: sock, served: make(chan struct{})}
 	go func() {
 		b.Serve(ln)
-		close(served)
+		close(tb.served)
 	}()
 	t.Cleanup(func() {
 		b.Close()
-		<-served
+		<-tb.served
 	})
-	return &testBroker{Broker: b, sock: sock}
+	return tb
+}
+
+// stop shuts the broker down as eventbusd does on SIGTERM: its sessions are
+// told SHUTTING_DOWN, and the socket is gone when stop returns.
+func (tb *testBroker) stop(t *testing.T) {
+	t.Helper()
+	ctx, cancel := ctxT()
+	defer cancel()
+	if err := tb.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-tb.served
 }
 
 func options(sock, name string) client.Options {
@@ -467,9 +490,13 @@ func TestSubscriptions(t *testing.T) {
 	}
 }
 
+// TestBrokerShutdown covers a client without reconnection: it ends with
+// its connection.
 func TestBrokerShutdown(t *testing.T) {
 	tb := startBroker(t, broker.Config{})
-	c := dial(t, options(tb.sock, "procmond"))
+	opts := options(tb.sock, "procmond")
+	opts.Reconnect.Disabled = true
+	c := dial(t, opts)
 	sub, err := c.Subscribe("events.#", func(*client.Message) {})
 	if err != nil {
 		t.Fatal(err)
@@ -585,6 +612,7 @@ func TestPublishBlocksWhenPendingFull(t *testing.T) {
 	opts := options(fb.sock, "procmond")
 	opts.MaxPendingBytes = 4 << 10
 	opts.WriteTimeout = time.Minute // the stalled write must not end the connection first
+	opts.Reconnect.Disabled = true
 	c := dial(t, opts)
 	fc := fb.accepted(t) // and never read again
 	payload := make([]byte, 1<<10)

@@ -9,8 +9,10 @@ import (
 
 // Errors returned by the client. Failures wrap one of them.
 var (
-	// ErrNotConnected: the connection to the broker is gone; the error
-	// also wraps the reason it ended.
+	// ErrNotConnected: the connection to the broker is gone for good (the
+	// client has ended; the error also wraps the reason), or it failed
+	// after a request was written and before its answer arrived, so the
+	// request's outcome is unknown.
 	ErrNotConnected = errors.New("client: not connected")
 	// ErrClosed: Close was called.
 	ErrClosed = errors.New("client: closed")
@@ -23,12 +25,24 @@ var (
 	ErrBadTopic = errors.New("client: invalid topic")
 	// ErrBadFilter: the subscription filter is invalid (checked before sending).
 	ErrBadFilter = errors.New("client: invalid filter")
-	// ErrNoReply: the broker did not answer a request in time.
+	// ErrNoReply: the broker did not answer a request in time, or nobody
+	// answered a Request before its deadline.
 	ErrNoReply = errors.New("client: no reply from the broker")
+	// ErrBufferFull: the outbound buffer is full (Options.WhenFull).
+	ErrBufferFull = errors.New("client: outbound buffer full")
+	// ErrNoResponders: the broker found no subscription for a Request.
+	ErrNoResponders = errors.New("client: no responders")
+	// ErrNotARequest: Respond was called on a message that is not a
+	// request.
+	ErrNotARequest = errors.New("client: message is not a request")
+	// ErrBadGroup: the queue group name is invalid (checked before
+	// sending).
+	ErrBadGroup = errors.New("client: invalid queue group")
 )
 
 // BrokerError is an error reported by the broker: a refused handshake,
-// subscription or publish, or the reason it closed the connection.
+// subscription, publish or admin request, or the reason it closed the
+// connection.
 type BrokerError struct {
 	Code    pb.ErrorCode
 	Message string

@@ -1,27 +1,34 @@
 package client
 
 import (
+	"context"
 	"time"
 
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
 )
 
-// Message is an event delivered to a subscription handler. It is shared by
-// every handler of this client that the event matched: read it, do not
-// modify it.
+// Message is an event delivered to a subscription handler, or the response
+// Request returns. A delivered Message is shared by every handler of this
+// client that the event matched: read it, do not modify it.
 type Message struct {
 	Topic   string
 	Payload []byte
-	// Time is when the broker received the event.
-	Time        time.Time
+	// Time is when the broker received the event; for a response, when the
+	// client received it.
+	Time time.Time
+	// Publisher is who published the event, or who answered the request.
 	Publisher   Publisher
 	Correlation *pb.Correlation
 	// SubscriptionIDs lists every subscription of this client the event
-	// matched; it is delivered once however many matched.
+	// matched; it is delivered once however many matched. Empty for a
+	// response.
 	SubscriptionIDs []uint32
 	// Dropped counts events the broker had to drop for this client, because
 	// its queue there was full, just before this one.
 	Dropped uint64
+
+	c       *Client // that received it, for Respond
+	replyTo string
 }
 
 // Publisher identifies the session that published a Message. The broker
@@ -32,18 +39,44 @@ type Publisher struct {
 	SessionID  uint64
 }
 
-func newMessage(d *pb.Deliver, info *pb.DeliveryInfo) *Message {
+func newMessage(c *Client, d *pb.Deliver, info *pb.DeliveryInfo) *Message {
 	return &Message{
-		Topic:   d.Topic,
-		Payload: d.Payload,
-		Time:    time.Unix(0, d.TimestampUnixNano),
-		Publisher: Publisher{
-			ClientName: d.Publisher.GetClientName(),
-			InstanceID: d.Publisher.GetInstanceId(),
-			SessionID:  d.Publisher.GetSessionId(),
-		},
+		Topic:           d.Topic,
+		Payload:         d.Payload,
+		Time:            time.Unix(0, d.TimestampUnixNano),
+		Publisher:       publisherOf(d.Publisher),
 		Correlation:     d.Correlation,
 		SubscriptionIDs: info.GetSubscriptionIds(),
 		Dropped:         info.GetDroppedBefore(),
+		c:               c,
+		replyTo:         d.ReplyTo,
 	}
+}
+
+func publisherOf(p *pb.Publisher) Publisher {
+	return Publisher{ClientName: p.GetClientName(), InstanceID: p.GetInstanceId(), SessionID: p.GetSessionId()}
+}
+
+// ReplyTo returns the broker's reply token when the message is a request
+// (another client's Request), or "".
+func (m *Message) ReplyTo() string { return m.replyTo }
+
+// Respond answers a request with payload (and opts' correlation). The
+// broker passes only the first answer to the requester, and only while the
+// request is open; it drops late, duplicate and unknown replies without
+// telling the responder. Respond queues the reply like Publish, waiting at
+// most Options.ReplyTimeout for room in the outbound buffer, and returns
+// once it is queued. A reply buffered while the client reconnects is sent
+// on the next connection, where it still reaches the requester if the
+// broker is the same one and the request is still open. Respond on a
+// message that is not a request returns ErrNotARequest.
+func (m *Message) Respond(payload []byte, opts ...PublishOption) error {
+	if m.replyTo == "" || m.c == nil {
+		return ErrNotARequest
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.c.opts.ReplyTimeout)
+	defer cancel()
+	return m.c.out.send(ctx, &pb.Envelope{Kind: &pb.Envelope_Reply{Reply: &pb.Reply{
+		ReplyTo: m.replyTo, Payload: payload, Correlation: correlationOf(opts),
+	}}}, waitKey{})
 }

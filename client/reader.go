@@ -13,92 +13,78 @@ import (
 
 const frameHeader = wire.HeaderSize
 
-// stateErr is the error for an operation on a client that is not connected.
-func (c *Client) stateErr() error {
-	if err := c.Err(); err != nil {
-		return err
-	}
-	return ErrClosed
-}
-
-// pingInterval is how often the client pings: its own setting, or the
-// broker's request from the handshake, or 10s.
-func (c *Client) pingInterval() time.Duration {
-	if c.opts.PingInterval > 0 {
-		return c.opts.PingInterval
-	}
-	if ms := c.welcome.GetPingIntervalMs(); ms > 0 {
-		return time.Duration(ms) * time.Millisecond
-	}
-	return 10 * time.Second
-}
-
-// readLoop handles every frame from the broker until the connection ends. A
-// broker silent for three ping intervals (it answers every ping) is taken
-// for dead.
-func (c *Client) readLoop(rd *wire.Reader) {
-	defer c.wg.Done()
-	defer close(c.deliveries)
-	silence := 3 * c.pingInterval()
+// readLoop handles every frame from the broker on l until l fails. A broker
+// silent for three ping intervals (it answers every ping) is taken for
+// dead.
+func (c *Client) readLoop(l *link) {
+	defer l.wg.Done()
+	silence := 3 * c.pingInterval(l)
 	for {
-		if err := c.conn.SetReadDeadline(time.Now().Add(silence)); err != nil {
-			c.fail(err)
+		if err := l.conn.SetReadDeadline(time.Now().Add(silence)); err != nil {
+			l.fail(err)
 			return
 		}
-		msg, err := rd.ReadFrame()
+		msg, err := l.rd.ReadFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("broker closed the connection")
 			}
-			c.fail(fmt.Errorf("read: %w", err))
+			l.fail(fmt.Errorf("read: %w", err))
 			return
 		}
 		env := new(pb.Envelope)
 		if err := wire.DecodeEnvelope(msg, env); err != nil {
-			c.fail(err)
+			l.fail(err)
 			return
 		}
-		if !c.handle(env) {
+		if !c.handle(l, env) {
 			return
 		}
 	}
 }
 
-// handle dispatches one frame; false means the connection is over.
-func (c *Client) handle(env *pb.Envelope) bool {
+// handle dispatches one frame; false means l is over.
+func (c *Client) handle(l *link, env *pb.Envelope) bool {
 	switch k := env.Kind.(type) {
 	case *pb.Envelope_Deliver:
-		m := newMessage(k.Deliver, env.Delivery)
+		m := newMessage(c, k.Deliver, env.Delivery)
 		select {
 		case c.deliveries <- m:
-		case <-c.done:
+		case <-l.done:
 			return false
 		}
 	case *pb.Envelope_SubAck:
-		c.answer(waitKey{waitSubAck, uint64(k.SubAck.SubscriptionId)}, env)
+		c.subAcked(k.SubAck)
+		if !c.answer(waitKey{waitSubAck, uint64(k.SubAck.SubscriptionId)}, env) {
+			c.resubscribed(k.SubAck)
+		}
 	case *pb.Envelope_PubAck:
 		c.answer(waitKey{waitPubAck, k.PubAck.PublishId}, env)
 	case *pb.Envelope_SubscriptionList:
 		c.answer(waitKey{waitRequest, k.SubscriptionList.RequestId}, env)
 	case *pb.Envelope_Ack:
 		c.answer(waitKey{waitRequest, k.Ack.RequestId}, env)
+	case *pb.Envelope_Response:
+		c.answer(waitKey{waitRequest, k.Response.RequestId}, env)
+	case *pb.Envelope_StatsReply:
+		c.answer(waitKey{waitRequest, k.StatsReply.RequestId}, env)
 	case *pb.Envelope_Pong:
 	case *pb.Envelope_Ping:
-		_ = c.out.sendControl(&pb.Envelope{Kind: &pb.Envelope_Pong{Pong: &pb.Pong{Nonce: k.Ping.Nonce}}})
+		_ = c.out.sendSession(&pb.Envelope{Kind: &pb.Envelope_Pong{Pong: &pb.Pong{Nonce: k.Ping.Nonce}}}, l.epoch)
 	case *pb.Envelope_Error:
-		return c.handleError(env, k.Error)
+		return c.handleError(l, env, k.Error)
 	default:
-		c.log.Debug("ignoring unexpected message from the broker", "kind", fmt.Sprintf("%T", env.Kind))
+		l.log.Debug("ignoring unexpected message from the broker", "kind", fmt.Sprintf("%T", env.Kind))
 	}
 	return true
 }
 
-func (c *Client) handleError(env *pb.Envelope, e *pb.Error) bool {
+func (c *Client) handleError(l *link, env *pb.Envelope, e *pb.Error) bool {
 	switch {
 	case e.PublishId != 0 && c.answer(waitKey{waitPubAck, e.PublishId}, env):
 	case e.RequestId != 0 && c.answer(waitKey{waitRequest, e.RequestId}, env):
 	case e.Fatal:
-		c.fail(fmt.Errorf("%w: %w", ErrNotConnected, brokerError(e)))
+		l.fail(brokerError(e))
 		return false
 	case e.SubscriptionId != 0:
 		// The broker ended the subscription (a policy reload no longer
@@ -113,43 +99,75 @@ func (c *Client) handleError(env *pb.Envelope, e *pb.Error) bool {
 	return true
 }
 
-// report hands an asynchronous broker error to Options.OnError, or logs it.
-func (c *Client) report(err *BrokerError) {
-	if c.opts.OnError != nil {
-		c.opts.OnError(err)
-		return
+// subAcked counts the answer to a subscription the latest link
+// re-established.
+func (c *Client) subAcked(a *pb.SubAck) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.resub[a.SubscriptionId]; ok {
+		delete(c.resub, a.SubscriptionId)
+		if len(c.resub) == 0 {
+			close(c.resubDone)
+		}
 	}
-	c.log.Warn("broker reported an error", "err", err)
+}
+
+// resubscribed handles the answer to a subscription re-established after a
+// reconnection, which no caller awaits: a refusal removes the subscription
+// and is reported to OnError.
+func (c *Client) resubscribed(a *pb.SubAck) {
+	c.mu.Lock()
+	sub := c.subs[a.SubscriptionId]
+	switch {
+	case sub == nil:
+	case a.Granted:
+		sub.granted = true
+		sub = nil
+	default:
+		delete(c.subs, a.SubscriptionId)
+	}
+	c.mu.Unlock()
+	if sub != nil {
+		c.report(&BrokerError{Code: a.Code, Message: a.Reason, Topic: sub.filter})
+	}
 }
 
 // dispatchLoop runs handlers, one message at a time, in delivery order.
 func (c *Client) dispatchLoop() {
 	defer c.wg.Done()
-	for m := range c.deliveries {
-		for _, id := range m.SubscriptionIDs {
-			c.mu.Lock()
-			sub := c.subs[id]
-			c.mu.Unlock()
-			if sub != nil {
-				sub.handler(m)
-			}
+	for {
+		select {
+		case m := <-c.deliveries:
+			c.dispatch(m)
+		case <-c.done:
+			return
 		}
 	}
 }
 
-func (c *Client) pingLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.pingInterval())
+func (c *Client) dispatch(m *Message) {
+	for _, id := range m.SubscriptionIDs {
+		c.mu.Lock()
+		sub := c.subs[id]
+		c.mu.Unlock()
+		if sub != nil {
+			sub.handler(m)
+		}
+	}
+}
+
+// pingLoop keeps l alive while it is idle.
+func (c *Client) pingLoop(l *link) {
+	defer l.wg.Done()
+	t := time.NewTicker(c.pingInterval(l))
 	defer t.Stop()
 	var nonce uint64
 	for {
 		select {
 		case <-t.C:
 			nonce++
-			if err := c.out.sendControl(&pb.Envelope{Kind: &pb.Envelope_Ping{Ping: &pb.Ping{Nonce: nonce}}}); err != nil {
-				return
-			}
-		case <-c.done:
+			_ = c.out.sendSession(&pb.Envelope{Kind: &pb.Envelope_Ping{Ping: &pb.Ping{Nonce: nonce}}}, l.epoch)
+		case <-l.done:
 			return
 		}
 	}
