@@ -541,12 +541,12 @@ func TestGracefulShutdown(t *testing.T) {
 	// broker shuts down: its socket fills and the rest waits in the broker.
 	gate := make(chan struct{})
 	in := newInbox(n + 1)
-	sub := dialClient(t, tb.sock, "agent", func(o *client.Options) { o.DeliveryQueue = 1 })
+	sub := dialClient(t, tb.sock, "agent", noReconnect, func(o *client.Options) { o.DeliveryQueue = 1 })
 	subscribe(t, sub, "events.#", func(m *client.Message) {
 		<-gate
 		in.handler(m)
 	})
-	pub := dialClient(t, tb.sock, "procmond")
+	pub := dialClient(t, tb.sock, "procmond", noReconnect)
 	for i := range uint64(n) {
 		if got := publishConfirmed(t, pub, "events.x", seqPayload(i, 1<<10)); got != 1 {
 			t.Fatalf("publish %d queued for %d receivers", i, got)
@@ -715,3 +715,7 @@ func TestShutdownWhileFlooded(t *testing.T) {
 	}
 	r.expectError(pb.ErrorCode_ERROR_CODE_SHUTTING_DOWN)
 }
+
+// noReconnect keeps a client to one connection, for tests of how the broker
+// ends sessions.
+func noReconnect(o *client.Options) { o.Reconnect.Disabled = true }

@@ -99,8 +99,12 @@ func (s *session) handleRequest(r *pb.Request) bool {
 		if errors.As(err, &ce) {
 			code = ce.code
 		}
+		echo := r.Topic
+		if len(echo) > s.b.cfg.MaxTopicLength {
+			echo = "" // as in replyError: it could make the error larger than a frame
+		}
 		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
-			Code: code, Message: err.Error(), Topic: r.Topic, RequestId: r.RequestId,
+			Code: code, Message: err.Error(), Topic: echo, RequestId: r.RequestId,
 		}}})
 		return !s.noteRefusal()
 	}
@@ -266,6 +270,10 @@ func (s *session) handleDisconnect(m *pb.DisconnectSession) {
 		s.refuseRequest(m.RequestId, "disconnecting a session")
 		return
 	}
+	if len(m.Reason) > maxReasonLen {
+		// The reason is relayed in a frame to the disconnected client.
+		m.Reason = m.Reason[:maxReasonLen]
+	}
 	s.log.Info("admin request: disconnect session", "target", m.SessionId, "reason", m.Reason)
 	if !s.b.Disconnect(m.SessionId, fmt.Sprintf("%s (by %s, session %d)", m.Reason, s.publisher.ClientName, s.publisher.SessionId)) {
 		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: &pb.Error{
@@ -275,6 +283,9 @@ func (s *session) handleDisconnect(m *pb.DisconnectSession) {
 	}
 	s.reply(&pb.Envelope{Kind: &pb.Envelope_Ack{Ack: &pb.Ack{RequestId: m.RequestId}}})
 }
+
+// maxReasonLen bounds the reason an admin gives for a disconnection.
+const maxReasonLen = 256
 
 // refuseRequest answers an admin request from a principal without admin
 // rights.
