@@ -14,6 +14,7 @@ import (
 
 	"github.com/daemoneye/eventbus/acl"
 	"github.com/daemoneye/eventbus/broker"
+	"github.com/daemoneye/eventbus/presence"
 	"github.com/daemoneye/eventbus/transport"
 	"github.com/daemoneye/eventbus/wire"
 )
@@ -42,6 +43,11 @@ type config struct {
 	RefusedPublishWindow time.Duration `toml:"refused_publish_window"`
 	MaxTopicLength       int           `toml:"max_topic_length"`
 
+	// Presence runs the presence tracker in the broker's process, so that
+	// collectors' heartbeats are tracked and `ebctl status` works.
+	Presence            bool `toml:"presence"`
+	PresenceMissedBeats int  `toml:"presence_missed_beats"`
+
 	LogLevel  string `toml:"log_level"`
 	LogFormat string `toml:"log_format"`
 }
@@ -63,6 +69,8 @@ func defaultConfig() config {
 		MaxRefusedPublishes:  d.MaxRefusedPublishes,
 		RefusedPublishWindow: d.RefusedPublishWindow,
 		MaxTopicLength:       d.MaxTopicLength,
+		Presence:             true,
+		PresenceMissedBeats:  presence.DefaultMissedBeats,
 		LogLevel:             "info",
 		LogFormat:            "text",
 	}
@@ -110,6 +118,8 @@ func (c *config) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxRefusedPublishes, "max-refused-publishes", c.MaxRefusedPublishes, "refused publishes within the window before a session is disconnected")
 	fs.DurationVar(&c.RefusedPublishWindow, "refused-publish-window", c.RefusedPublishWindow, "window for -max-refused-publishes")
 	fs.IntVar(&c.MaxTopicLength, "max-topic-length", c.MaxTopicLength, "longest topic or filter in bytes (at most 255)")
+	fs.BoolVar(&c.Presence, "presence", c.Presence, "track collectors' heartbeats and answer presence requests (ebctl status)")
+	fs.IntVar(&c.PresenceMissedBeats, "presence-missed-beats", c.PresenceMissedBeats, "heartbeats a collector may miss before it is lost")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
@@ -170,4 +180,12 @@ func (c *config) brokerConfig(log *slog.Logger, policy acl.Admitter) broker.Conf
 		LocalName:            "eventbusd",
 		Logger:               log,
 	}
+}
+
+// presenceConfig is the presence tracker's configuration.
+func (c *config) presenceConfig(log *slog.Logger) (presence.Config, error) {
+	if c.PresenceMissedBeats < 1 {
+		return presence.Config{}, fmt.Errorf("presence_missed_beats %d: want at least 1", c.PresenceMissedBeats)
+	}
+	return presence.Config{MissedBeats: c.PresenceMissedBeats, Logger: log}, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/daemoneye/eventbus/broker"
+	"github.com/daemoneye/eventbus/presence"
 	"github.com/daemoneye/eventbus/wire"
 )
 
@@ -35,6 +37,13 @@ func TestDefaultsMatchBroker(t *testing.T) {
 	if cfg.SocketMode != "0600" || cfg.CRC != wire.CRCIEEE {
 		t.Fatalf("socket mode %s crc %s", cfg.SocketMode, cfg.CRC)
 	}
+	pc, err := cfg.presenceConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Presence || pc.MissedBeats != presence.DefaultMissedBeats {
+		t.Fatalf("presence %v, missed beats %d: want the tracker on with the package's default", cfg.Presence, pc.MissedBeats)
+	}
 }
 
 func TestFileThenFlags(t *testing.T) {
@@ -56,6 +65,31 @@ max_connections = 4
 	}
 	if cfg.WriteTimeout != broker.DefaultWriteTimeout {
 		t.Fatalf("unset keys keep their defaults: write_timeout = %v", cfg.WriteTimeout)
+	}
+}
+
+func TestPresenceSettings(t *testing.T) {
+	path := writeConfig(t, "presence = false\npresence_missed_beats = 5\n")
+	cfg, _, err := parseArgs([]string{"-config", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Presence || cfg.PresenceMissedBeats != 5 {
+		t.Fatalf("file values not applied: presence %v, missed beats %d", cfg.Presence, cfg.PresenceMissedBeats)
+	}
+	cfg, _, err = parseArgs([]string{"-config", path, "-presence", "-presence-missed-beats", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Presence || cfg.PresenceMissedBeats != 2 {
+		t.Fatalf("flags should win over the file: presence %v, missed beats %d", cfg.Presence, cfg.PresenceMissedBeats)
+	}
+	for _, n := range []int{0, -1} {
+		c := defaultConfig()
+		c.PresenceMissedBeats = n
+		if _, err := c.presenceConfig(nil); err == nil || !strings.Contains(err.Error(), "presence_missed_beats") {
+			t.Errorf("missed beats %d: err %v", n, err)
+		}
 	}
 }
 
@@ -90,14 +124,14 @@ func TestSocketModeRefusesWorldAccess(t *testing.T) {
 
 func TestPrintConfigIsAValidConfigFile(t *testing.T) {
 	var out bytes.Buffer
-	if err := run([]string{"-print-config", "-max-connections", "7", "-crc", "castagnoli"}, &out); err != nil {
+	if err := run(context.Background(), []string{"-print-config", "-max-connections", "7", "-crc", "castagnoli", "-presence=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	cfg, _, err := parseArgs([]string{"-config", writeConfig(t, out.String())})
 	if err != nil {
 		t.Fatalf("printed config does not load: %v\n%s", err, out.String())
 	}
-	if cfg.MaxConnections != 7 || cfg.CRC != wire.CRCCastagnoli {
+	if cfg.MaxConnections != 7 || cfg.CRC != wire.CRCCastagnoli || cfg.Presence {
 		t.Fatalf("round trip lost values: %+v\n%s", cfg, out.String())
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/daemoneye/eventbus/broker"
+	"github.com/daemoneye/eventbus/presence"
 	"github.com/daemoneye/eventbus/transport"
 )
 
@@ -28,13 +29,17 @@ import (
 const shutdownGrace = 5 * time.Second
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "eventbusd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stdout io.Writer) error {
+// run runs the daemon until ctx ends (SIGINT or SIGTERM in main).
+func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg, printConfig, err := parseArgs(args)
 	if err != nil {
 		return err
@@ -54,6 +59,10 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	presenceCfg, err := cfg.presenceConfig(log)
+	if err != nil {
+		return err
+	}
 	b, err := broker.New(cfg.brokerConfig(log, policy))
 	if err != nil {
 		return err
@@ -67,12 +76,15 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	log.Info("eventbusd listening", "socket", cfg.Socket, "pid", os.Getpid(), "crc", cfg.CRC,
-		"max_connections", cfg.MaxConnections, "policy", policySource)
+		"max_connections", cfg.MaxConnections, "policy", policySource, "presence", cfg.Presence)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- b.Serve(ln) }()
+	stopPresence := func() {}
+	if cfg.Presence {
+		stopPresence = startPresence(ctx, log, b, presenceCfg)
+		defer stopPresence()
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -89,6 +101,7 @@ wait:
 		}
 	}
 	log.Info("shutting down")
+	stopPresence()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err = b.Shutdown(sctx)
@@ -101,6 +114,24 @@ wait:
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// startPresence runs the presence tracker on the broker's in-process
+// session, which the broker trusts with every topic, and returns a function
+// that stops it and waits for it; calling it again does nothing.
+func startPresence(ctx context.Context, log *slog.Logger, b *broker.Broker, cfg presence.Config) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := presence.Run(ctx, presence.OnBroker(b), cfg); err != nil {
+			log.Error("presence tracker stopped", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // reloadPolicy re-reads the policy file on SIGHUP. An invalid file leaves
