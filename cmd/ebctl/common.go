@@ -36,12 +36,39 @@ func (f *connFlags) bind(fs *flag.FlagSet, defaultName string) {
 	fs.BoolVar(&f.verbose, "v", false, "log client diagnostics to stderr")
 }
 
+// dial connects for a one-shot command: a lost connection ends it with an
+// error, since retrying would only hide the failure.
 func (f *connFlags) dial(ctx context.Context, stderr io.Writer, onError func(error)) (*client.Client, error) {
+	opts := f.options(stderr, onError)
+	opts.Reconnect.Disabled = true
+	return client.Dial(ctx, opts)
+}
+
+// dialLasting connects for a long-running command (sub, pub -, collectors):
+// the client reconnects by itself, and every change is told on stderr so
+// that the user knows events may be missing while it is away.
+func (f *connFlags) dialLasting(ctx context.Context, stderr io.Writer, onError func(error)) (*client.Client, error) {
+	opts := f.options(stderr, onError)
+	lost := false // the client calls OnStateChange from one goroutine
+	opts.OnStateChange = func(st client.State, err error) {
+		switch {
+		case st == client.Reconnecting && err != nil:
+			lost = true
+			fmt.Fprintf(stderr, "ebctl: connection lost (%s); reconnecting\n", oneLine(err))
+		case st == client.Connected && lost:
+			lost = false
+			fmt.Fprintln(stderr, "ebctl: reconnected")
+		}
+	}
+	return client.Dial(ctx, opts)
+}
+
+func (f *connFlags) options(stderr io.Writer, onError func(error)) client.Options {
 	level := slog.LevelError + 1 // quiet: failures reach the user as errors
 	if f.verbose {
 		level = slog.LevelDebug
 	}
-	return client.Dial(ctx, client.Options{
+	return client.Options{
 		Endpoint:       f.socket,
 		Name:           f.name,
 		Wire:           wire.Config{CRC: f.crc},
@@ -49,7 +76,7 @@ func (f *connFlags) dial(ctx context.Context, stderr io.Writer, onError func(err
 		ReplyTimeout:   f.timeout,
 		OnError:        onError,
 		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
-	})
+	}
 }
 
 // parseInterleaved parses flags that may come before, between or after the

@@ -1,17 +1,23 @@
 // Command ebctl is the eventbus command-line client: it publishes,
-// subscribes, lists subscriptions and runs a self-contained demo.
+// subscribes, sends requests, shows collectors' presence and the broker's
+// statistics, and runs a self-contained demo.
 //
-//	ebctl sub [flags] FILTER...       print matching events, one per line
+//	ebctl sub [flags] FILTER...       print matching events, one per line (-group: as a queue group member)
 //	ebctl pub [flags] TOPIC [PAYLOAD] publish PAYLOAD, or each stdin line with "-"
+//	ebctl req [flags] TOPIC [PAYLOAD] send a request and print the reply
+//	ebctl status [flags]              the collectors' presence table
+//	ebctl stats [flags]               the broker's statistics (admin)
 //	ebctl subs [flags]                list every session's subscriptions (admin)
 //	ebctl disconnect [flags] ID       end a session (admin)
 //	ebctl demo [flags]                broker, collectors and subscriber, for a few seconds
 //
 // Every command takes -socket (the broker's endpoint) and -name (the client
-// name to claim). sub and pub claim "ebctl", the operator's principal, which
-// may watch everything and publish nothing; subs and disconnect are admin
-// requests and claim "daemoneye-agent". On failure ebctl prints one line to
-// stderr, with the broker's reason for a refusal, and exits non-zero.
+// name to claim). sub, pub and req claim "ebctl", the operator's principal,
+// which may watch everything and publish nothing (so pub and req need a
+// -name that may publish on the topic); status asks the agent's presence
+// tracker, and stats, subs and disconnect are admin requests: they claim
+// "daemoneye-agent". On failure ebctl prints one line to stderr, with the
+// broker's reason for a refusal, and exits non-zero.
 package main
 
 import (
@@ -43,6 +49,9 @@ func commands() []command {
 	return []command{
 		{name: "sub", summary: "subscribe and print each event as TOPIC PAYLOAD", run: runSub},
 		{name: "pub", summary: "publish an event (PAYLOAD, or one event per stdin line with -)", run: runPub},
+		{name: "req", summary: "send a request and print the reply", run: runReq},
+		{name: "status", summary: "show which collectors are alive, lost or disconnected", run: runStatus},
+		{name: "stats", summary: "show the broker's statistics (admin)", run: runStats},
 		{name: "subs", summary: "list subscriptions of every session (admin)", run: runSubs},
 		{name: "disconnect", summary: "end a session (admin)", run: runDisconnect},
 		{name: "demo", summary: "run a broker, two collector processes and a subscriber for a few seconds", run: runDemo},

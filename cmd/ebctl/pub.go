@@ -52,7 +52,11 @@ func runPub(ctx context.Context, env *cliEnv, args []string) error {
 	if *corrID != "" || *stage != "" || len(tags) > 0 {
 		opts = append(opts, client.WithCorrelation(&pb.Correlation{CorrelationId: *corrID, WorkflowStage: *stage, Tags: tags}))
 	}
-	c, err := cf.dial(ctx, env.stderr, nil)
+	dial := cf.dial
+	if len(pos) == 2 && pos[1] == "-" {
+		dial = cf.dialLasting // a stream of events outlives a broker restart
+	}
+	c, err := dial(ctx, env.stderr, nil)
 	if err != nil {
 		return err
 	}

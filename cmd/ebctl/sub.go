@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/daemoneye/eventbus/client"
+	"github.com/daemoneye/eventbus/topic"
 
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
 )
@@ -28,7 +29,8 @@ func runSub(ctx context.Context, env *cliEnv, args []string) error {
 	var cf connFlags
 	cf.bind(fs, operatorName)
 	asJSON := fs.Bool("json", false, "print one JSON object per event")
-	decode := fs.Bool("decode", false, "decode known payload types (process events, collector tasks) as JSON")
+	decode := fs.Bool("decode", false, "decode known payload types (process events, tasks, heartbeats, collector statuses, $SYS events) as JSON")
+	group := fs.String("group", "", "subscribe as a member of this queue `group`: each event goes to one member")
 	count := fs.Int("count", 0, "exit after this many events (0: run until interrupted)")
 	duration := fs.Duration("duration", 0, "exit after this long (0: run until interrupted)")
 	filters, err := parseInterleaved(fs, args)
@@ -47,7 +49,7 @@ func runSub(ctx context.Context, env *cliEnv, args []string) error {
 	// The broker ends a subscription that a reloaded policy no longer allows;
 	// say so, and stop once none is left.
 	revoked := make(chan error, len(filters))
-	c, err := cf.dial(ctx, env.stderr, func(err error) {
+	c, err := cf.dialLasting(ctx, env.stderr, func(err error) {
 		fmt.Fprintln(env.stderr, "ebctl:", oneLine(err))
 		var be *client.BrokerError
 		if errors.As(err, &be) && be.Code == pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED && be.Topic != "" {
@@ -64,7 +66,12 @@ func runSub(ctx context.Context, env *cliEnv, args []string) error {
 
 	p := &printer{w: bufio.NewWriter(env.stdout), json: *asJSON, decode: *decode, limit: *count, done: make(chan struct{})}
 	for _, f := range filters {
-		if _, err := c.Subscribe(f, p.print); err != nil {
+		if *group != "" {
+			_, err = c.SubscribeGroup(f, *group, p.print)
+		} else {
+			_, err = c.Subscribe(f, p.print)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -148,14 +155,27 @@ func textPayload(name string, payload []byte, decode bool) string {
 
 func notPrintable(r rune) bool { return !unicode.IsPrint(r) }
 
+// sysSessionPrefix starts the topics of the broker's session events.
+const sysSessionPrefix = topic.SysPrefix + ".session."
+
 // decodePayload renders the payload types the protocol defines as JSON.
 func decodePayload(name string, payload []byte) (string, bool) {
 	var m proto.Message
 	switch {
-	case strings.HasPrefix(name, "events.process."):
+	case strings.HasPrefix(name, topic.EventsProcess+"."):
 		m = &pb.ProcessEvent{}
-	case strings.HasPrefix(name, "control.collector.task."):
+	case strings.HasPrefix(name, topic.ControlCollectorTask+"."):
 		m = &pb.CollectorTask{}
+	case name == topic.ControlHealthHeartbeat:
+		m = &pb.Heartbeat{}
+	case name == topic.ControlHealthStatus:
+		m = &pb.CollectorStatus{}
+	case name == topic.ControlHealthPresence: // the answer to a presence request
+		m = &pb.PresenceTable{}
+	case strings.HasPrefix(name, sysSessionPrefix):
+		m = &pb.SessionEvent{}
+	case name == topic.SysBrokerStats:
+		m = &pb.BrokerStats{}
 	default:
 		return "", false
 	}
