@@ -40,6 +40,9 @@ func runPub(ctx context.Context, env *cliEnv, args []string) error {
 	tags := tagFlags{}
 	fs.Var(tags, "tag", "`key=value` tag to attach (repeatable)")
 	quiet := fs.Bool("q", false, "do not report how many receivers got each event")
+	async := fs.Bool("async", false, "with -: publish each line without waiting for the broker's confirmation,\n"+
+		"keeping lines in the client's buffer while disconnected; a final request confirms that the broker\n"+
+		"has handled every line sent on the last connection")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -64,6 +67,9 @@ func runPub(ctx context.Context, env *cliEnv, args []string) error {
 
 	name := pos[0]
 	publish := func(payload []byte) error {
+		if *async {
+			return c.Publish(ctx, name, payload, opts...)
+		}
 		n, err := c.PublishConfirmed(ctx, name, payload, opts...)
 		if err != nil {
 			return err
@@ -105,6 +111,13 @@ func runPub(ctx context.Context, env *cliEnv, args []string) error {
 		case err := <-readErr:
 			if err != nil {
 				return fmt.Errorf("reading stdin: %w", err)
+			}
+			if *async {
+				// The broker handles a session's frames in order, so its
+				// answer to this request follows every line before it.
+				if _, err := c.ListSubscriptions(ctx, false); err != nil {
+					return fmt.Errorf("confirming the last lines: %w", err)
+				}
 			}
 			return nil
 		case <-c.Done():
