@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/daemoneye/eventbus/topic"
 	"github.com/daemoneye/eventbus/wire"
@@ -44,11 +47,14 @@ type receiver interface {
 // after they are compiled, except for the group cursors and counters, which
 // are atomic.
 type route struct {
+	name       string // the topic
 	targets    []target
 	groups     []*groupRoute
-	needsFrame bool
-	maxSuffix  int           // the largest per-receiver suffix of a delivery frame
-	stats      *topicCounter // nil in routes built by compileRoute alone
+	needsFrame bool // some receiver is a socket session
+	// needsDeliver: some receiver is in process and wants the decoded event.
+	needsDeliver bool
+	maxSuffix    int           // the largest per-receiver suffix of a delivery frame
+	stats        *topicCounter // nil in routes built by compileRoute alone
 }
 
 type target struct {
@@ -85,7 +91,11 @@ func compileRoute(name string, matches []*subscription) *route {
 		if !m.rcv.mayReceive(name) {
 			continue
 		}
-		r.needsFrame = r.needsFrame || m.rcv.needsFrame()
+		if m.rcv.needsFrame() {
+			r.needsFrame = true
+		} else {
+			r.needsDeliver = true
+		}
 		if m.group != "" {
 			r.addMember(m)
 			continue
@@ -172,11 +182,16 @@ var errDeliveryTooLarge = errors.New("broker: event too large to deliver")
 // event is one published event on its way to receivers. It is immutable once
 // routing starts and shared by every receiver's queue.
 type event struct {
+	// deliver is the decoded event, for in-process receivers; nil when the
+	// route has none.
 	deliver *pb.Deliver
-	// frame is the Envelope holding deliver, encoded once for every socket
-	// receiver; sum is its checksum. Empty when no socket receiver wants it.
+	// frame is the Envelope holding the Deliver, encoded once for every
+	// socket receiver; sum is its checksum. Nil when the route has none.
 	frame []byte
 	sum   uint32
+	// topic and payloadLen describe the event when only the frame is kept.
+	topic      string
+	payloadLen int
 }
 
 // size is what the event costs a receiver's queue.
@@ -190,18 +205,27 @@ func (ev *event) size() int {
 // outgoing is an event to route: what was published, by whom, and for a
 // request the token its answer must carry.
 type outgoing struct {
-	topic       string
-	payload     []byte
-	correlation *pb.Correlation
-	from        *pb.Publisher
-	replyTo     string
+	topic string
+	// payload may alias a read buffer: routing copies it before returning.
+	payload []byte
+	// correlation is the decoded form, correlationRaw the encoded one;
+	// either may be set, or neither.
+	correlation    *pb.Correlation
+	correlationRaw []byte
+	from           *pb.Publisher
+	fromRaw        []byte // from, encoded; nil encodes it here
+	replyTo        string
 }
 
 // publish routes one event to every matching plain subscription and to one
 // member of every matching queue group, and returns how many receivers it
 // was queued for. The topic must be valid.
 func (b *Broker) publish(o outgoing) (int, error) {
-	rt := b.index.Match(o.topic)
+	return b.publishRoute(b.index.Match(o.topic), o)
+}
+
+// publishRoute is publish with the route already looked up.
+func (b *Broker) publishRoute(rt *route, o outgoing) (int, error) {
 	b.counters.published.Add(1)
 	if rt.stats != nil {
 		rt.stats.published.Add(1)
@@ -209,23 +233,9 @@ func (b *Broker) publish(o outgoing) (int, error) {
 	if rt.empty() {
 		return 0, nil
 	}
-	ev := &event{deliver: &pb.Deliver{
-		Topic:             o.topic,
-		Payload:           o.payload,
-		TimestampUnixNano: time.Now().UnixNano(),
-		Publisher:         o.from,
-		Correlation:       o.correlation,
-		ReplyTo:           o.replyTo,
-	}}
-	if rt.needsFrame {
-		var err error
-		ev.frame, ev.sum, err = b.cfg.Wire.CRC.EncodeShared(&pb.Envelope{Kind: &pb.Envelope_Deliver{Deliver: ev.deliver}})
-		if err != nil {
-			return 0, err
-		}
-		if n := len(ev.frame) + rt.maxSuffix; n > b.cfg.Wire.MaxFrameSize {
-			return 0, fmt.Errorf("%w: its delivery frame would be up to %d bytes, limit is %d", errDeliveryTooLarge, n, b.cfg.Wire.MaxFrameSize)
-		}
+	ev, err := b.newEvent(rt, &o)
+	if err != nil {
+		return 0, err
 	}
 	queued := 0
 	for i := range rt.targets {
@@ -256,6 +266,54 @@ func (b *Broker) publish(o outgoing) (int, error) {
 	return queued, nil
 }
 
+// newEvent builds what the route's receivers need: the Deliver encoded once
+// for socket receivers, in one allocation of exactly its size, and the
+// decoded Deliver for in-process ones.
+func (b *Broker) newEvent(rt *route, o *outgoing) (*event, error) {
+	if o.correlationRaw == nil && o.correlation != nil {
+		raw, err := proto.Marshal(o.correlation)
+		if err != nil {
+			return nil, fmt.Errorf("broker: encode correlation: %w", err)
+		}
+		o.correlationRaw = raw
+	}
+	parts := wire.DeliverParts{
+		Topic:             o.topic,
+		Payload:           o.payload,
+		TimestampUnixNano: time.Now().UnixNano(),
+		Publisher:         o.fromRaw,
+		Correlation:       o.correlationRaw,
+		ReplyTo:           o.replyTo,
+	}
+	if parts.Publisher == nil && o.from != nil {
+		parts.Publisher, _ = proto.Marshal(o.from)
+	}
+	ev := new(event)
+	if rt.needsFrame {
+		size := wire.DeliverMessageSize(&parts)
+		if n := size + rt.maxSuffix; n > b.cfg.Wire.MaxFrameSize {
+			return nil, fmt.Errorf("%w: its delivery frame would be up to %d bytes, limit is %d", errDeliveryTooLarge, n, b.cfg.Wire.MaxFrameSize)
+		}
+		ev.frame = wire.AppendDeliverMessage(make([]byte, 0, size), &parts)
+		ev.sum = b.cfg.Wire.CRC.Checksum(ev.frame)
+		ev.topic, ev.payloadLen = o.topic, len(o.payload)
+	}
+	if rt.needsDeliver {
+		corr := o.correlation
+		if corr == nil && o.correlationRaw != nil {
+			corr = new(pb.Correlation)
+			if err := proto.Unmarshal(o.correlationRaw, corr); err != nil {
+				return nil, fmt.Errorf("broker: decode correlation: %w", err)
+			}
+		}
+		ev.deliver = &pb.Deliver{
+			Topic: o.topic, Payload: bytes.Clone(o.payload), TimestampUnixNano: parts.TimestampUnixNano,
+			Publisher: o.from, Correlation: corr, ReplyTo: o.replyTo,
+		}
+	}
+	return ev, nil
+}
+
 // compile builds the route for name and attaches the topic's counters; the
 // topic index calls it on a cache miss.
 func (b *Broker) compile(name string, matches []*subscription) *route {
@@ -263,6 +321,7 @@ func (b *Broker) compile(name string, matches []*subscription) *route {
 	if r == emptyRoute {
 		r = &route{}
 	}
+	r.name = name
 	r.stats = b.topics.counter(name)
 	return r
 }

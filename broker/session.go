@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/daemoneye/eventbus/wire"
 
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
@@ -41,6 +43,8 @@ type session struct {
 	established bool
 	subs        map[uint32]*subscription
 	publisher   *pb.Publisher // set once by the handshake, read-only after
+	// publisherRaw is publisher encoded once, for every Deliver.
+	publisherRaw []byte
 
 	// auth is the session's principal under the policy in force, with its
 	// publish decision cache. A policy reload swaps it; only the reader
@@ -129,6 +133,13 @@ func (s *session) serve() endCause {
 			return cause
 		}
 		s.bytesIn.Add(uint64(len(msg) + wire.HeaderSize))
+		if v, ok := wire.ParsePublish(msg); ok {
+			// The common case, without building protobuf structs.
+			if cause, ok := s.fastPublish(&v); !ok {
+				return cause
+			}
+			continue
+		}
 		if err := wire.DecodeEnvelope(msg, env); err != nil {
 			return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_FRAME, err)
 		}
@@ -210,6 +221,7 @@ func (s *session) handshake() (endCause, bool) {
 	id := s.id
 	s.mu.Unlock()
 	s.publisher = &pb.Publisher{ClientName: id.ClientName, InstanceId: id.InstanceID, SessionId: id.SessionID}
+	s.publisherRaw, _ = proto.Marshal(s.publisher)
 	s.log = s.b.log.With("session", id)
 	s.log.Info("session established", "client_version", hello.SoftwareVersion)
 

@@ -70,3 +70,20 @@ func (x *Index[V, R]) evictLocked() {
 	}
 	x.evictions += uint64(removed)
 }
+
+// Cached returns the cached, current route for the name spelled by name,
+// without allocating and without walking the trie: the fast path for a
+// caller that holds the name as bytes (a frame it has just read). On false
+// the caller converts the name, validates it and calls Match.
+func (x *Index[V, R]) Cached(name []byte) (R, bool) {
+	x.mu.RLock()
+	e, ok := x.cache[string(name)] // no allocation: the compiler keys the map with the bytes
+	fresh := ok && e.gen == x.gen
+	x.mu.RUnlock()
+	if !fresh {
+		var zero R
+		return zero, false
+	}
+	x.hits.Add(1)
+	return e.route, true
+}

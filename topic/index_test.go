@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -421,5 +422,26 @@ func TestInvalidateRecompiles(t *testing.T) {
 	x.Match("a.b")
 	if calls != 2 {
 		t.Fatalf("after Invalidate the route must be recompiled; compile ran %d times", calls)
+	}
+}
+
+func TestCachedByBytes(t *testing.T) {
+	x := NewIndex(func(name string, m []string) string { return name + ":" + strings.Join(m, ",") }, IndexOptions{})
+	x.Insert(MustParseFilter("a.#"), "s1")
+	if _, ok := x.Cached([]byte("a.b")); ok {
+		t.Fatal("a name never matched cannot be cached")
+	}
+	x.Match("a.b")
+	if r, ok := x.Cached([]byte("a.b")); !ok || r != "a.b:s1" {
+		t.Fatalf("Cached after Match = %q, %v", r, ok)
+	}
+	x.Insert(MustParseFilter("a.b"), "s2")
+	if _, ok := x.Cached([]byte("a.b")); ok {
+		t.Fatal("a route made stale by Insert was returned")
+	}
+	x.Match("a.b")
+	name := []byte("a.b")
+	if allocs := testing.AllocsPerRun(100, func() { x.Cached(name) }); allocs != 0 {
+		t.Fatalf("Cached allocates %v times", allocs)
 	}
 }
