@@ -30,6 +30,10 @@ type link struct {
 	epoch uint64 // the client's count of links, this one included
 	up    time.Time
 
+	// publishers caches decoded publisher identities by their encoding;
+	// only the reader goroutine touches it.
+	publishers map[string]Publisher
+
 	wg    sync.WaitGroup // reader, writer, pinger
 	done  chan struct{}  // closed by fail
 	once  sync.Once

@@ -1,8 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/daemoneye/eventbus/wire"
 
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
 )
@@ -51,6 +57,53 @@ func newMessage(c *Client, d *pb.Deliver, info *pb.DeliveryInfo) *Message {
 		c:               c,
 		replyTo:         d.ReplyTo,
 	}
+}
+
+// maxCachedPublishers bounds a link's cache of decoded publishers.
+const maxCachedPublishers = 256
+
+// messageFrom builds a Message from a delivery parsed by wire.ParseDeliver,
+// copying what it keeps out of the read buffer.
+func (c *Client) messageFrom(l *link, v *wire.DeliverView) (*Message, error) {
+	pub, err := l.publisher(v.Publisher)
+	if err != nil {
+		return nil, err
+	}
+	m := &Message{
+		Topic:           string(v.Topic),
+		Payload:         bytes.Clone(v.Payload),
+		Time:            time.Unix(0, v.TimestampUnixNano),
+		Publisher:       pub,
+		SubscriptionIDs: v.SubscriptionIDs(make([]uint32, 0, 1)),
+		Dropped:         v.Dropped,
+		c:               c,
+		replyTo:         string(v.ReplyTo),
+	}
+	if len(v.Correlation) > 0 {
+		m.Correlation = new(pb.Correlation)
+		if err := proto.Unmarshal(v.Correlation, m.Correlation); err != nil {
+			return nil, fmt.Errorf("%w: delivery with a malformed correlation: %v", wire.ErrBadMessage, err)
+		}
+	}
+	return m, nil
+}
+
+// publisher decodes an encoded Publisher; a session's events all carry the
+// same bytes, so the decoded form is cached.
+func (l *link) publisher(raw []byte) (Publisher, error) {
+	if p, ok := l.publishers[string(raw)]; ok {
+		return p, nil
+	}
+	var pp pb.Publisher
+	if err := proto.Unmarshal(raw, &pp); err != nil {
+		return Publisher{}, fmt.Errorf("%w: delivery with a malformed publisher: %v", wire.ErrBadMessage, err)
+	}
+	p := publisherOf(&pp)
+	if l.publishers == nil || len(l.publishers) >= maxCachedPublishers {
+		l.publishers = make(map[string]Publisher)
+	}
+	l.publishers[string(raw)] = p
+	return p, nil
 }
 
 func publisherOf(p *pb.Publisher) Publisher {

@@ -74,6 +74,15 @@ func newOutbox(c *Client) *outbox {
 // waits for room until ctx ends (Block) or fails at once (FailFast). key
 // names the answer the caller awaits, if any.
 func (o *outbox) send(ctx context.Context, env *pb.Envelope, key waitKey) error {
+	return o.sendFrame(ctx, func(dst []byte) ([]byte, error) { return o.c.crc.AppendEnvelope(dst, env) }, key)
+}
+
+// frameEncoder appends one complete frame to dst.
+type frameEncoder func(dst []byte) ([]byte, error)
+
+// sendFrame is send for a frame that enc encodes: publishes are encoded by
+// hand, without building protobuf structs.
+func (o *outbox) sendFrame(ctx context.Context, enc frameEncoder, key waitKey) error {
 	for {
 		o.mu.Lock()
 		if o.stopped || o.ended {
@@ -81,7 +90,7 @@ func (o *outbox) send(ctx context.Context, env *pb.Envelope, key waitKey) error 
 			return o.c.stateErr()
 		}
 		start := len(o.buf)
-		if err := o.appendLocked(env, frameRec{class: classData, key: key}); err != nil {
+		if err := o.appendLocked(enc, frameRec{class: classData, key: key}); err != nil {
 			o.mu.Unlock()
 			return err
 		}
@@ -121,7 +130,8 @@ func (o *outbox) sendSession(env *pb.Envelope, epoch uint64) error {
 		o.mu.Unlock()
 		return o.c.stateErr()
 	}
-	err := o.appendLocked(env, frameRec{class: classSession, epoch: epoch})
+	err := o.appendLocked(func(dst []byte) ([]byte, error) { return o.c.crc.AppendEnvelope(dst, env) },
+		frameRec{class: classSession, epoch: epoch})
 	o.mu.Unlock()
 	o.signal()
 	return err
@@ -151,10 +161,10 @@ func (o *outbox) prependSession(envs []*pb.Envelope, epoch uint64) {
 	o.recs = append(recs, o.recs...)
 }
 
-// appendLocked encodes env at the end of the buffer; o.mu must be held.
-func (o *outbox) appendLocked(env *pb.Envelope, rec frameRec) error {
+// appendLocked encodes a frame at the end of the buffer; o.mu must be held.
+func (o *outbox) appendLocked(enc frameEncoder, rec frameRec) error {
 	start := len(o.buf)
-	buf, err := o.c.crc.AppendEnvelope(o.buf, env)
+	buf, err := enc(o.buf)
 	if err != nil {
 		o.buf = buf[:start]
 		return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/daemoneye/eventbus/topic"
 
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
@@ -29,11 +31,23 @@ func WithCorrelation(c *pb.Correlation) PublishOption {
 // A refusal by the broker arrives later through Options.OnError. Use
 // PublishConfirmed to learn either from the call.
 func (c *Client) Publish(ctx context.Context, name string, payload []byte, opts ...PublishOption) error {
-	env, err := publishEnvelope(name, payload, 0, opts)
-	if err != nil {
-		return err
+	if err := topic.ValidateName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
-	return c.out.send(ctx, env, waitKey{})
+	var corr []byte
+	if len(opts) > 0 {
+		if cm := correlationOf(opts); cm != nil {
+			var err error
+			if corr, err = proto.Marshal(cm); err != nil {
+				return fmt.Errorf("client: encode correlation: %w", err)
+			}
+		}
+	}
+	// Encoded straight into the outbound buffer: no protobuf structs, no
+	// allocation of its own.
+	return c.out.sendFrame(ctx, func(dst []byte) ([]byte, error) {
+		return c.crc.AppendPublishFrame(dst, name, payload, corr, 0), nil
+	}, waitKey{})
 }
 
 // PublishConfirmed publishes and waits until the broker has routed the event,

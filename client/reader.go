@@ -32,6 +32,20 @@ func (c *Client) readLoop(l *link) {
 			l.fail(fmt.Errorf("read: %w", err))
 			return
 		}
+		if v, ok := wire.ParseDeliver(msg); ok {
+			// The common case, without building protobuf structs.
+			m, err := c.messageFrom(l, &v)
+			if err != nil {
+				l.fail(err)
+				return
+			}
+			select {
+			case c.deliveries <- m:
+			case <-l.done:
+				return
+			}
+			continue
+		}
 		env := new(pb.Envelope)
 		if err := wire.DecodeEnvelope(msg, env); err != nil {
 			l.fail(err)

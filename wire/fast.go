@@ -203,3 +203,152 @@ func (c CRC) AppendPublishFrame(dst []byte, topic string, payload, correlation [
 	binary.LittleEndian.PutUint32(dst[start+lengthSize:], c.Checksum(dst[start+HeaderSize:]))
 	return dst
 }
+
+// Field numbers of DeliveryInfo's neighbours handled by ParseDeliver.
+const maxDeliverField = deliverReplyToField
+
+// DeliverView is a delivery frame's message decoded without copying: the
+// Deliver's fields and this receiver's DeliveryInfo. Its slices alias the
+// message and are valid only as long as those bytes.
+type DeliverView struct {
+	Topic             []byte
+	Payload           []byte
+	TimestampUnixNano int64
+	// Publisher and Correlation are encoded messages, or nil.
+	Publisher   []byte
+	Correlation []byte
+	ReplyTo     []byte
+	// packedIDs holds the subscription ids, packed varints.
+	packedIDs []byte
+	Dropped   uint64
+}
+
+// SubscriptionIDs appends the matched subscription ids to dst.
+func (v *DeliverView) SubscriptionIDs(dst []uint32) []uint32 {
+	for b := v.packedIDs; len(b) > 0; {
+		id, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			break // ParseDeliver checked the encoding
+		}
+		dst = append(dst, uint32(id))
+		b = b[n:]
+	}
+	return dst
+}
+
+// ParseDeliver decodes msg when it is an Envelope holding a Deliver and its
+// DeliveryInfo in the form AppendDeliveryFrame writes. It reports false for
+// anything else, which the caller decodes with DecodeEnvelope.
+func ParseDeliver(msg []byte) (DeliverView, bool) {
+	var v DeliverView
+	var deliver, info []byte
+	var haveDeliver, haveInfo bool
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 || typ != protowire.BytesType {
+			return DeliverView{}, false
+		}
+		body, m := protowire.ConsumeBytes(msg[n:])
+		if m < 0 {
+			return DeliverView{}, false
+		}
+		switch {
+		case num == envelopeDeliverField && !haveDeliver:
+			deliver, haveDeliver = body, true
+		case num == envelopeDeliveryField && !haveInfo:
+			info, haveInfo = body, true
+		default:
+			return DeliverView{}, false
+		}
+		msg = msg[n+m:]
+	}
+	if !haveDeliver || !v.parseDeliver(deliver) || !v.parseInfo(info) {
+		return DeliverView{}, false
+	}
+	return v, true
+}
+
+func (v *DeliverView) parseDeliver(b []byte) bool {
+	var seen uint8
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num < deliverTopicField || num > maxDeliverField || seen&(1<<num) != 0 {
+			return false
+		}
+		seen |= 1 << num
+		b = b[n:]
+		if num == deliverTimestampField {
+			if typ != protowire.VarintType {
+				return false
+			}
+			var ts uint64
+			ts, n = protowire.ConsumeVarint(b)
+			v.TimestampUnixNano = int64(ts)
+		} else {
+			if typ != protowire.BytesType {
+				return false
+			}
+			var field []byte
+			field, n = protowire.ConsumeBytes(b)
+			switch num {
+			case deliverTopicField:
+				v.Topic = field
+			case deliverPayloadField:
+				v.Payload = field
+			case deliverPublisherField:
+				v.Publisher = field
+			case deliverCorrelationField:
+				v.Correlation = field
+			case deliverReplyToField:
+				v.ReplyTo = field
+			}
+		}
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	// Strings must be UTF-8; topics and reply tokens are ASCII.
+	return isASCII(v.Topic) && isASCII(v.ReplyTo)
+}
+
+func (v *DeliverView) parseInfo(b []byte) bool {
+	var seen uint8
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num < deliveryInfoSubscriptionField || num > deliveryInfoDroppedField || seen&(1<<num) != 0 {
+			return false
+		}
+		seen |= 1 << num
+		b = b[n:]
+		switch {
+		case num == deliveryInfoSubscriptionField && typ == protowire.BytesType:
+			v.packedIDs, n = protowire.ConsumeBytes(b)
+			for ids := v.packedIDs; n >= 0 && len(ids) > 0; {
+				id, m := protowire.ConsumeVarint(ids)
+				if m < 0 || id > 1<<32-1 {
+					return false
+				}
+				ids = ids[m:]
+			}
+		case num == deliveryInfoDroppedField && typ == protowire.VarintType:
+			v.Dropped, n = protowire.ConsumeVarint(b)
+		default:
+			return false
+		}
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

@@ -182,3 +182,93 @@ func BenchmarkPublishFastPath(b *testing.B) {
 		}
 	})
 }
+
+// ParseDeliver reads every delivery frame AppendDeliveryFrame writes, with
+// the same result as the generated decoder.
+func TestParseDeliverMatchesGenerated(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 300; i++ {
+		d := &pb.Deliver{Topic: "events.process.lifecycle", Payload: make([]byte, r.IntN(200)),
+			TimestampUnixNano: r.Int64N(1 << 62), Correlation: randomCorrelation(r),
+			Publisher: &pb.Publisher{ClientName: "procmond", SessionId: 7}}
+		if r.IntN(3) == 0 {
+			d.ReplyTo = "0123456789abcdef"
+		}
+		shared, sum, err := CRCIEEE.EncodeShared(&pb.Envelope{Kind: &pb.Envelope_Deliver{Deliver: d}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []uint32{uint32(r.IntN(5) + 1), 1 << 31}[:1+r.IntN(2)]
+		dropped := r.Uint64N(3)
+		frame := CRCIEEE.AppendDeliveryFrame(nil, shared, sum, ids, dropped)
+		msg := frame[HeaderSize:]
+		v, ok := ParseDeliver(msg)
+		if !ok {
+			t.Fatalf("case %d: declined a delivery frame", i)
+		}
+		var env pb.Envelope
+		if err := proto.Unmarshal(msg, &env); err != nil {
+			t.Fatal(err)
+		}
+		got := env.GetDeliver()
+		if string(v.Topic) != got.Topic || !bytes.Equal(v.Payload, got.Payload) || v.TimestampUnixNano != got.TimestampUnixNano ||
+			string(v.ReplyTo) != got.ReplyTo || v.Dropped != env.GetDelivery().GetDroppedBefore() {
+			t.Fatalf("case %d: view %+v, generated %v", i, v, &env)
+		}
+		if fmt := v.SubscriptionIDs(nil); len(fmt) != len(env.GetDelivery().GetSubscriptionIds()) || fmt[0] != ids[0] {
+			t.Fatalf("case %d: ids %v, want %v", i, fmt, ids)
+		}
+		var pubGot pb.Publisher
+		if err := proto.Unmarshal(v.Publisher, &pubGot); err != nil || !proto.Equal(&pubGot, got.Publisher) {
+			t.Fatalf("case %d: publisher %v", i, &pubGot)
+		}
+	}
+	ping, _ := proto.Marshal(&pb.Envelope{Kind: &pb.Envelope_Ping{Ping: &pb.Ping{Nonce: 1}}})
+	if _, ok := ParseDeliver(ping); ok {
+		t.Fatal("ParseDeliver accepted a ping")
+	}
+}
+
+// Whatever the fast parsers accept, the generated decoder accepts too, with
+// the same fields: the fast path never changes what a peer's bytes mean.
+// The one exception is by design: the embedded Publisher and Correlation are
+// returned still encoded, and their users must decode them; if the generated
+// decoder refused the message, it is because one of those does not decode.
+func FuzzFastParsers(f *testing.F) {
+	f.Add(CRCIEEE.AppendPublishFrame(nil, "events.process.lifecycle", []byte("x"), nil, 3)[HeaderSize:])
+	shared, sum, _ := CRCIEEE.EncodeShared(&pb.Envelope{Kind: &pb.Envelope_Deliver{Deliver: &pb.Deliver{Topic: "a.b", Payload: []byte("p"), ReplyTo: "t"}}})
+	f.Add(CRCIEEE.AppendDeliveryFrame(nil, shared, sum, []uint32{1, 2}, 4)[HeaderSize:])
+	f.Add([]byte{0x32, 0x00})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		var env pb.Envelope
+		genErr := proto.Unmarshal(msg, &env)
+		embeddedBad := func(parts ...[]byte) bool {
+			for _, b := range parts {
+				if proto.Unmarshal(b, new(pb.Correlation)) != nil || proto.Unmarshal(b, new(pb.Publisher)) != nil {
+					return true
+				}
+			}
+			return false
+		}
+		if v, ok := ParsePublish(msg); ok {
+			if genErr != nil && embeddedBad(v.Correlation) {
+				return
+			}
+			p := env.GetPublish()
+			if genErr != nil || p == nil || p.Topic != string(v.Topic) || !bytes.Equal(p.Payload, v.Payload) || p.PublishId != v.PublishID {
+				t.Fatalf("ParsePublish %+v, generated %v (%v)", v, &env, genErr)
+			}
+		}
+		if v, ok := ParseDeliver(msg); ok {
+			if genErr != nil && embeddedBad(v.Publisher, v.Correlation) {
+				return
+			}
+			d := env.GetDeliver()
+			if genErr != nil || d == nil || d.Topic != string(v.Topic) || !bytes.Equal(d.Payload, v.Payload) ||
+				d.ReplyTo != string(v.ReplyTo) || d.TimestampUnixNano != v.TimestampUnixNano ||
+				len(v.SubscriptionIDs(nil)) != len(env.GetDelivery().GetSubscriptionIds()) {
+				t.Fatalf("ParseDeliver %+v, generated %v (%v)", v, &env, genErr)
+			}
+		}
+	})
+}
