@@ -22,7 +22,7 @@ import (
 
 // bin holds the binaries built once for every test.
 var bin struct {
-	eventbusd, ebctl string
+	eventbusd, ebctl, procwatch string
 }
 
 func TestMain(m *testing.M) {
@@ -42,7 +42,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	for name, dst := range map[string]*string{"eventbusd": &bin.eventbusd, "ebctl": &bin.ebctl} {
+	for name, dst := range map[string]*string{"eventbusd": &bin.eventbusd, "ebctl": &bin.ebctl, "procwatch": &bin.procwatch} {
 		*dst = filepath.Join(dir, name)
 		cmd := exec.Command("go", "build", "-o", *dst, "github.com/daemoneye/eventbus/cmd/"+name)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -70,6 +70,8 @@ type lineBuffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	changed chan struct{}
+	// nl counts the newlines in buf[:scanned], for count.
+	nl, scanned int
 }
 
 func newLineBuffer() *lineBuffer { return &lineBuffer{changed: make(chan struct{})} }
@@ -87,6 +89,42 @@ func (b *lineBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// count returns how many complete lines were written, without copying the
+// output: tests poll it while large outputs grow.
+func (b *lineBuffer) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.countLocked()
+}
+
+func (b *lineBuffer) countLocked() int {
+	data := b.buf.Bytes()
+	b.nl += bytes.Count(data[b.scanned:], []byte{'\n'})
+	b.scanned = len(data)
+	return b.nl
+}
+
+// waitCount waits until cond holds for the number of complete lines,
+// checking on every write rather than on a timer.
+func (b *lineBuffer) waitCount(t *testing.T, timeout time.Duration, what string, cond func(lines int) bool) {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		b.mu.Lock()
+		n, changed := b.countLocked(), b.changed
+		b.mu.Unlock()
+		if cond(n) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			t.Fatalf("timed out after %v waiting for %s (%d lines)", timeout, what, n)
+		}
+	}
 }
 
 func (b *lineBuffer) lines() []string {

@@ -36,6 +36,9 @@ type config struct {
 	MaxSubscriptions int           `toml:"max_subscriptions"`
 	QueueMessages    int           `toml:"queue_messages"`
 	QueueBytes       int           `toml:"queue_bytes"`
+	// SlowConsumerTimeout disconnects a receiver whose queue has been
+	// dropping events for this long; negative never does.
+	SlowConsumerTimeout time.Duration `toml:"slow_consumer_timeout"`
 
 	// Policy is the access policy file; empty means the built-in default.
 	Policy               string        `toml:"policy"`
@@ -66,6 +69,7 @@ func defaultConfig() config {
 		MaxSubscriptions:     d.MaxSubscriptions,
 		QueueMessages:        d.QueueMessages,
 		QueueBytes:           d.QueueBytes,
+		SlowConsumerTimeout:  d.SlowConsumerTimeout,
 		MaxRefusedPublishes:  d.MaxRefusedPublishes,
 		RefusedPublishWindow: d.RefusedPublishWindow,
 		MaxTopicLength:       d.MaxTopicLength,
@@ -114,6 +118,7 @@ func (c *config) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "subscriptions per session")
 	fs.IntVar(&c.QueueMessages, "queue-messages", c.QueueMessages, "events queued per receiver before dropping")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", c.QueueBytes, "bytes queued per receiver before dropping")
+	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", c.SlowConsumerTimeout, "disconnect a receiver still dropping events after this long (negative: never)")
 	fs.StringVar(&c.Policy, "policy", c.Policy, "access policy `file` (TOML); reloaded on SIGHUP (default: the built-in policy)")
 	fs.IntVar(&c.MaxRefusedPublishes, "max-refused-publishes", c.MaxRefusedPublishes, "refused publishes within the window before a session is disconnected")
 	fs.DurationVar(&c.RefusedPublishWindow, "refused-publish-window", c.RefusedPublishWindow, "window for -max-refused-publishes")
@@ -177,6 +182,7 @@ func (c *config) brokerConfig(log *slog.Logger, policy acl.Admitter) broker.Conf
 		MaxSubscriptions:     c.MaxSubscriptions,
 		QueueMessages:        c.QueueMessages,
 		QueueBytes:           c.QueueBytes,
+		SlowConsumerTimeout:  c.SlowConsumerTimeout,
 		LocalName:            "eventbusd",
 		Logger:               log,
 	}

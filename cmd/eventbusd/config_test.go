@@ -31,7 +31,8 @@ func TestDefaultsMatchBroker(t *testing.T) {
 	d := broker.DefaultConfig()
 	bc := cfg.brokerConfig(nil, nil)
 	if bc.Wire.MaxFrameSize != wire.DefaultMaxFrameSize || bc.MaxConnections != d.MaxConnections ||
-		bc.HandshakeTimeout != d.HandshakeTimeout || bc.IdleTimeout != d.IdleTimeout || bc.WriteTimeout != d.WriteTimeout {
+		bc.HandshakeTimeout != d.HandshakeTimeout || bc.IdleTimeout != d.IdleTimeout || bc.WriteTimeout != d.WriteTimeout ||
+		bc.SlowConsumerTimeout != d.SlowConsumerTimeout {
 		t.Fatalf("daemon defaults %+v differ from broker defaults %+v", bc, d)
 	}
 	if cfg.SocketMode != "0600" || cfg.CRC != wire.CRCIEEE {
@@ -52,8 +53,9 @@ socket = "/tmp/x/bus.sock"
 crc = "castagnoli"
 idle_timeout = "45s"
 max_connections = 4
+slow_consumer_timeout = "7s"
 `)
-	cfg, _, err := parseArgs([]string{"-config", path, "-max-connections", "8"})
+	cfg, _, err := parseArgs([]string{"-config", path, "-max-connections", "8", "-slow-consumer-timeout", "2s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +64,9 @@ max_connections = 4
 	}
 	if cfg.MaxConnections != 8 {
 		t.Fatalf("flag should win over the file: max_connections = %d", cfg.MaxConnections)
+	}
+	if cfg.SlowConsumerTimeout != 2*time.Second || cfg.brokerConfig(nil, nil).SlowConsumerTimeout != 2*time.Second {
+		t.Fatalf("flag should win over the file and reach the broker: slow_consumer_timeout = %v", cfg.SlowConsumerTimeout)
 	}
 	if cfg.WriteTimeout != broker.DefaultWriteTimeout {
 		t.Fatalf("unset keys keep their defaults: write_timeout = %v", cfg.WriteTimeout)
