@@ -53,6 +53,11 @@ type config struct {
 
 	LogLevel  string `toml:"log_level"`
 	LogFormat string `toml:"log_format"`
+
+	// CPUProfile and MemProfile name files for a CPU profile of the run and
+	// a heap profile at shutdown (go tool pprof).
+	CPUProfile string `toml:"cpu_profile"`
+	MemProfile string `toml:"mem_profile"`
 }
 
 func defaultConfig() config {
@@ -126,6 +131,8 @@ func (c *config) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Presence, "presence", c.Presence, "track collectors' heartbeats and answer presence requests (ebctl status)")
 	fs.IntVar(&c.PresenceMissedBeats, "presence-missed-beats", c.PresenceMissedBeats, "heartbeats a collector may miss before it is lost")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", c.CPUProfile, "write a CPU profile of the run to `file`")
+	fs.StringVar(&c.MemProfile, "memprofile", c.MemProfile, "write a heap profile at shutdown to `file`")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
 

@@ -51,6 +51,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	prof, err := startProfiles(cfg.CPUProfile, cfg.MemProfile, log)
+	if err != nil {
+		return err
+	}
+	defer prof.stop()
 	mode, err := cfg.socketMode()
 	if err != nil {
 		return err
