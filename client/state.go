@@ -61,8 +61,14 @@ func (c *Client) setState(s State, cause error) {
 		c.mu.Unlock()
 		return
 	}
+	prev := c.state
 	c.state = s
 	if c.opts.OnStateChange != nil {
+		if len(c.events) >= maxStateEvents {
+			// A callback this far behind sees the latest changes; the
+			// oldest are dropped rather than letting the queue grow.
+			c.events = append(c.events[:0], c.events[1:]...)
+		}
 		c.events = append(c.events, stateEvent{s, cause})
 	}
 	c.mu.Unlock()
@@ -71,16 +77,21 @@ func (c *Client) setState(s State, cause error) {
 	default:
 	}
 	switch {
+	case s == Connected && prev == Reconnecting:
+		c.log.Info("reconnected to the broker", "session", c.SessionID())
 	case s == Connected:
-		c.log.Info("connected to the broker", "session", c.SessionID())
+		c.log.Debug("connected to the broker", "session", c.SessionID())
 	case s == Reconnecting:
 		c.log.Warn("connection to the broker lost; reconnecting", "err", cause)
 	case s == Closed && errors.Is(cause, ErrClosed):
-		c.log.Info("client closed")
+		c.log.Debug("client closed")
 	default:
 		c.log.Warn("connection to the broker ended", "state", s, "err", cause)
 	}
 }
+
+// maxStateEvents bounds the state changes waiting for OnStateChange.
+const maxStateEvents = 64
 
 // notifyLoop passes state changes to OnStateChange, in order, until the
 // client has ended and its last change (Closed) was passed on.
