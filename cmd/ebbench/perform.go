@@ -1,0 +1,166 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// progressInterval is how often the parent prints progress.
+const progressInterval = 500 * time.Millisecond
+
+// cast is the processes of a scenario, in the order they start, each
+// group waited for until ready before the next starts: the receivers, then
+// those in the middle (a relay, a responder), then the senders.
+type cast struct {
+	receivers, middle, senders []roleConfig
+}
+
+// outcome is what the senders and receivers of a scenario reported, in
+// the order of the cast.
+type outcome struct {
+	senders, receivers []*roleResult
+}
+
+// perform runs a cast: it starts the processes, tells the senders to go,
+// waits for the senders' results, tells the receivers the senders are
+// done and waits for theirs, all within limit once the senders started.
+// total is the number of messages progress counts towards, at the
+// receivers or, when there are none, the senders. Every process has ended
+// when it returns.
+func (b *bench) perform(ctx context.Context, sc scenario, c cast, total int64, limit time.Duration) (outcome, error) {
+	var all []*child
+	defer func() {
+		if err := stopAll(all, exitGrace); err != nil {
+			b.logf("%s: %v", sc.name, err)
+		}
+	}()
+	b.logf("%s: starting %s", sc.name, describe(sc, b.opts, total))
+	start := func(cfgs []roleConfig) ([]*child, error) {
+		var kids []*child
+		for i, cfg := range cfgs {
+			// A backstop: the child gives up by itself should the
+			// parent's own bounds somehow fail.
+			cfg.timeout = limit + 2*readyTimeout
+			k, err := b.sup.start(fmt.Sprintf("%s %s[%d]", sc.name, cfg.role, i), cfg)
+			if err != nil {
+				return nil, err
+			}
+			kids = append(kids, k)
+			all = append(all, k)
+		}
+		for _, k := range kids {
+			if _, err := k.await(ctx, evReady, readyTimeout); err != nil {
+				return nil, err
+			}
+		}
+		return kids, nil
+	}
+	receivers, err := start(c.receivers)
+	if err != nil {
+		return outcome{}, err
+	}
+	if _, err := start(c.middle); err != nil {
+		return outcome{}, err
+	}
+	senders, err := start(c.senders)
+	if err != nil {
+		return outcome{}, err
+	}
+	counted := receivers
+	if len(counted) == 0 {
+		counted = senders
+	}
+	stop := b.watch(sc.name, total, counted)
+	defer stop()
+
+	deadline := time.Now().Add(limit)
+	// A child that cannot be told has exited, which await reports.
+	for _, k := range senders {
+		_ = k.tell(cmdGo)
+	}
+	var out outcome
+	for _, k := range senders {
+		m, err := k.await(ctx, evResult, time.Until(deadline))
+		if err != nil {
+			return outcome{}, err
+		}
+		out.senders = append(out.senders, m.Result)
+	}
+	for _, k := range receivers {
+		_ = k.tell(cmdDone) // it may have finished already
+	}
+	for _, k := range receivers {
+		m, err := k.await(ctx, evResult, time.Until(deadline))
+		if err != nil {
+			return outcome{}, err
+		}
+		out.receivers = append(out.receivers, m.Result)
+	}
+	return out, nil
+}
+
+// describe says what a scenario is about to do.
+func describe(sc scenario, o *options, total int64) string {
+	switch {
+	case sc.kind == kindReqRep:
+		return fmt.Sprintf("%d round trips of %d B", total, o.size)
+	case sc.kind == kindLatency:
+		return fmt.Sprintf("%d messages of %d B at %d msg/s", total, o.size, o.rate)
+	}
+	return fmt.Sprintf("%d publisher(s) × %d messages of %d B to %d subscriber(s)", sc.pubs, o.count, o.size, sc.subs)
+}
+
+// watch prints the progress of kids towards total every progressInterval
+// until stopped.
+func (b *bench) watch(name string, total int64, kids []*child) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		last, lastAt := int64(0), time.Now()
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-t.C:
+				var n int64
+				for _, k := range kids {
+					n += k.progress.Load()
+				}
+				rate := float64(n-last) / now.Sub(lastAt).Seconds()
+				last, lastAt = n, now
+				b.logf("%s: %s/%s msgs, %s msgs/s", name, group(n), group(total), group(int64(rate)))
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
+// group formats n with thousands separators.
+func group(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	out := make([]byte, 0, len(s)+len(s)/3+1)
+	if neg {
+		out = append(out, '-')
+	}
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
