@@ -1,0 +1,16 @@
+//go:build !linux
+
+package main
+
+import (
+	"syscall"
+	"time"
+)
+
+// childAttr has nothing to add off Linux.
+func childAttr() *syscall.SysProcAttr { return nil }
+
+// newHRPacer falls back to Go's timers off Linux.
+func newHRPacer(interval time.Duration) waiter {
+	return &timerPacer{start: time.Now(), interval: interval}
+}
