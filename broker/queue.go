@@ -84,7 +84,11 @@ func (q *queue) push(ev *event, sids []uint32, countDrop bool) pushResult {
 	q.msgs++
 	q.bytes += size
 	q.mu.Unlock()
-	q.signal()
+	if ev.wake != nil {
+		ev.wake.add(q)
+	} else {
+		q.signal()
+	}
 	return res
 }
 
@@ -146,4 +150,39 @@ func (q *queue) depth() (msgs, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.msgs, q.bytes
+}
+
+// wakeups collects the queues a session's reader has added events to while
+// more input is already buffered, and wakes their consumers once, when the
+// reader is about to wait for input: one write by each receiver's writer
+// per batch of the publisher's frames, not one per event. It belongs to one
+// reader goroutine.
+type wakeups struct {
+	queues []*queue
+}
+
+// maxDeferredWakeups bounds the queues one batch defers; past it, a queue
+// is woken at once.
+const maxDeferredWakeups = 64
+
+func (w *wakeups) add(q *queue) {
+	for _, x := range w.queues {
+		if x == q {
+			return
+		}
+	}
+	if len(w.queues) >= maxDeferredWakeups {
+		q.signal()
+		return
+	}
+	w.queues = append(w.queues, q)
+}
+
+// flush wakes every collected queue's consumer.
+func (w *wakeups) flush() {
+	for i, q := range w.queues {
+		q.signal()
+		w.queues[i] = nil
+	}
+	w.queues = w.queues[:0]
 }

@@ -192,6 +192,9 @@ type event struct {
 	// topic and payloadLen describe the event when only the frame is kept.
 	topic      string
 	payloadLen int
+	// wake, when set, defers waking the receivers' consumers to the
+	// publishing session's reader (see wakeups); nil wakes them at once.
+	wake *wakeups
 }
 
 // size is what the event costs a receiver's queue.
@@ -215,6 +218,7 @@ type outgoing struct {
 	from           *pb.Publisher
 	fromRaw        []byte // from, encoded; nil encodes it here
 	replyTo        string
+	wake           *wakeups // the publishing session's deferred wake-ups, or nil
 }
 
 // publish routes one event to every matching plain subscription and to one
@@ -288,7 +292,7 @@ func (b *Broker) newEvent(rt *route, o *outgoing) (*event, error) {
 	if parts.Publisher == nil && o.from != nil {
 		parts.Publisher, _ = proto.Marshal(o.from)
 	}
-	ev := new(event)
+	ev := &event{wake: o.wake}
 	if rt.needsFrame {
 		size := wire.DeliverMessageSize(&parts)
 		if n := size + rt.maxSuffix; n > b.cfg.Wire.MaxFrameSize {

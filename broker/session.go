@@ -59,8 +59,10 @@ type session struct {
 	unreadReplies atomic.Bool
 	writerDone    chan struct{}
 
-	// Reader goroutine only: refused publishes in the current window, and
-	// whether the subscription limit was logged.
+	// Reader goroutine only: receivers to wake when the buffered input is
+	// handled, refused publishes in the current window, and whether the
+	// subscription limit was logged.
+	wake           wakeups
 	refusals       int
 	refusalWindow  time.Time
 	subLimitLogged bool
@@ -123,6 +125,11 @@ func (s *session) serve() endCause {
 			// kick's deadline may have been replaced by the line above; with
 			// frames buffered the reader would never see it.
 			return *c
+		}
+		if !s.rd.NextBuffered() {
+			// About to wait for input: let the receivers' writers send what
+			// this batch of frames queued for them.
+			s.wake.flush()
 		}
 		msg, err := s.rd.ReadFrame()
 		if err != nil {
@@ -322,6 +329,7 @@ func (s *session) reply(env *pb.Envelope) {
 // end tears the session down: no more routing to it, tell the peer why if
 // there is something to tell, flush, close, forget.
 func (s *session) end(cause endCause) {
+	s.wake.flush()
 	removed := s.dropSubscriptions()
 	if cause.reason == "slow_consumer" {
 		// The peer is not reading: flushing its full queue would only hold

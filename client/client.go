@@ -26,9 +26,9 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	deliveries chan *Message
-	stateWake  chan struct{} // capacity 1: events were queued
-	done       chan struct{} // closed when the client has ended
+	deliveries chan []*Message // batches of at most maxBatch messages
+	stateWake  chan struct{}   // capacity 1: events were queued
+	done       chan struct{}   // closed when the client has ended
 	wg         sync.WaitGroup
 
 	nextSubID     atomic.Uint32
@@ -93,7 +93,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		opts:       opts,
 		log:        opts.Logger.With("client", opts.Name, "endpoint", opts.Endpoint),
 		crc:        opts.Wire.CRC,
-		deliveries: make(chan *Message, opts.DeliveryQueue),
+		deliveries: make(chan []*Message, max(1, opts.DeliveryQueue/maxBatch)),
 		stateWake:  make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		subs:       make(map[uint32]*Subscription),

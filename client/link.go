@@ -33,6 +33,11 @@ type link struct {
 	// publishers caches decoded publisher identities by their encoding;
 	// only the reader goroutine touches it.
 	publishers map[string]Publisher
+	// lastTopic and lastIDs are the previous delivery's, shared with the
+	// next when equal; idScratch is reused to decode ids. Reader only.
+	lastTopic string
+	lastIDs   []uint32
+	idScratch []uint32
 
 	wg    sync.WaitGroup // reader, writer, pinger
 	done  chan struct{}  // closed by fail

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -70,14 +71,16 @@ func (c *Client) messageFrom(l *link, v *wire.DeliverView) (*Message, error) {
 		return nil, err
 	}
 	m := &Message{
-		Topic:           string(v.Topic),
+		Topic:           l.topicString(v.Topic),
 		Payload:         bytes.Clone(v.Payload),
 		Time:            time.Unix(0, v.TimestampUnixNano),
 		Publisher:       pub,
-		SubscriptionIDs: v.SubscriptionIDs(make([]uint32, 0, 1)),
+		SubscriptionIDs: l.subscriptionIDs(v),
 		Dropped:         v.Dropped,
 		c:               c,
-		replyTo:         string(v.ReplyTo),
+	}
+	if len(v.ReplyTo) > 0 {
+		m.replyTo = string(v.ReplyTo)
 	}
 	if len(v.Correlation) > 0 {
 		m.Correlation = new(pb.Correlation)
@@ -86,6 +89,27 @@ func (c *Client) messageFrom(l *link, v *wire.DeliverView) (*Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// topicString returns the topic as a string, reusing the previous
+// message's when it is the same topic, as it usually is in a stream.
+func (l *link) topicString(b []byte) string {
+	if string(b) != l.lastTopic { // no allocation for the comparison
+		l.lastTopic = string(b)
+	}
+	return l.lastTopic
+}
+
+// subscriptionIDs returns the matched ids, sharing the previous message's
+// slice when they are the same. Messages are read-only to handlers, so the
+// slice may be shared.
+func (l *link) subscriptionIDs(v *wire.DeliverView) []uint32 {
+	ids := v.SubscriptionIDs(l.idScratch[:0])
+	l.idScratch = ids
+	if !slices.Equal(ids, l.lastIDs) {
+		l.lastIDs = slices.Clone(ids)
+	}
+	return l.lastIDs
 }
 
 // publisher decodes an encoded Publisher; a session's events all carry the

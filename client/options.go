@@ -57,7 +57,8 @@ type Options struct {
 	// requests do when the outbound buffer is full: Block (the default)
 	// or FailFast.
 	WhenFull WhenFull
-	// DeliveryQueue bounds messages read but not yet handled. Default 4096.
+	// DeliveryQueue bounds messages read but not yet handled, give or take
+	// one batch of up to 128 that the reader hands over at once. Default 4096.
 	DeliveryQueue int
 
 	// Reconnect configures reconnection after the connection is lost.

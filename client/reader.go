@@ -19,6 +19,22 @@ const frameHeader = wire.HeaderSize
 func (c *Client) readLoop(l *link) {
 	defer l.wg.Done()
 	silence := 3 * c.pingInterval(l)
+	var batch []*Message
+	// flush hands the collected messages to the dispatcher in one step: one
+	// wake-up of the dispatcher for every read from the socket, not one per
+	// message.
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		select {
+		case c.deliveries <- batch:
+			batch = nil
+			return true
+		case <-l.done:
+			return false
+		}
+	}
 	for {
 		if err := l.conn.SetReadDeadline(time.Now().Add(silence)); err != nil {
 			l.fail(err)
@@ -39,12 +55,21 @@ func (c *Client) readLoop(l *link) {
 				l.fail(err)
 				return
 			}
-			select {
-			case c.deliveries <- m:
-			case <-l.done:
+			if batch == nil {
+				batch = make([]*Message, 0, maxBatch)
+			}
+			batch = append(batch, m)
+			if l.rd.NextBuffered() && len(batch) < maxBatch {
+				continue // the next frame is already here
+			}
+			if !flush() {
 				return
 			}
 			continue
+		}
+		// Keep order: messages read before this frame go first.
+		if !flush() {
+			return
 		}
 		env := new(pb.Envelope)
 		if err := wire.DecodeEnvelope(msg, env); err != nil {
@@ -57,13 +82,16 @@ func (c *Client) readLoop(l *link) {
 	}
 }
 
+// maxBatch bounds the messages the reader hands the dispatcher at once.
+const maxBatch = 128
+
 // handle dispatches one frame; false means l is over.
 func (c *Client) handle(l *link, env *pb.Envelope) bool {
 	switch k := env.Kind.(type) {
 	case *pb.Envelope_Deliver:
 		m := newMessage(c, k.Deliver, env.Delivery)
 		select {
-		case c.deliveries <- m:
+		case c.deliveries <- []*Message{m}:
 		case <-l.done:
 			return false
 		}
@@ -151,8 +179,10 @@ func (c *Client) dispatchLoop() {
 	defer c.wg.Done()
 	for {
 		select {
-		case m := <-c.deliveries:
-			c.dispatch(m)
+		case batch := <-c.deliveries:
+			for _, m := range batch {
+				c.dispatch(m)
+			}
 		case <-c.done:
 			return
 		}

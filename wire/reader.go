@@ -138,3 +138,19 @@ func (r *Reader) verify(msg []byte, sum uint32) error {
 	}
 	return fmt.Errorf("%w: frame says %#08x, computed %#08x with %s", ErrChecksum, sum, got, r.cfg.CRC)
 }
+
+// NextBuffered reports whether the next frame is already entirely in the
+// buffer, so that ReadFrame will return it without reading from the source.
+// A caller that batches work across frames keeps collecting while it is
+// true, and finishes its batch before ReadFrame could block.
+func (r *Reader) NextBuffered() bool {
+	n := r.br.Buffered()
+	if n < HeaderSize {
+		return false
+	}
+	hdr, err := r.br.Peek(HeaderSize)
+	if err != nil {
+		return false
+	}
+	return uint64(binary.LittleEndian.Uint32(hdr))+HeaderSize <= uint64(n)
+}

@@ -469,3 +469,31 @@ func TestReaderErrorPropagates(t *testing.T) {
 		}
 	}
 }
+
+func TestNextBuffered(t *testing.T) {
+	var stream []byte
+	for i := 0; i < 3; i++ {
+		stream = CRCIEEE.AppendFrame(stream, []byte{0x42, 0x02, 0x08, byte(i + 1)})
+	}
+	// The source hands over everything but the last byte first.
+	src := io.MultiReader(bytes.NewReader(stream[:len(stream)-1]), bytes.NewReader(stream[len(stream)-1:]))
+	r := NewReader(src, Config{})
+	if r.NextBuffered() {
+		t.Fatal("nothing is read yet")
+	}
+	if _, err := r.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.NextBuffered() {
+		t.Fatal("the second frame is entirely buffered")
+	}
+	if _, err := r.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	if r.NextBuffered() {
+		t.Fatal("the third frame lacks its last byte")
+	}
+	if _, err := r.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+}
