@@ -219,6 +219,9 @@ type outgoing struct {
 	fromRaw        []byte // from, encoded; nil encodes it here
 	replyTo        string
 	wake           *wakeups // the publishing session's deferred wake-ups, or nil
+	// received is when the broker received the event, in Unix nanoseconds;
+	// zero means now.
+	received int64
 }
 
 // publish routes one event to every matching plain subscription and to one
@@ -281,10 +284,13 @@ func (b *Broker) newEvent(rt *route, o *outgoing) (*event, error) {
 		}
 		o.correlationRaw = raw
 	}
+	if o.received == 0 {
+		o.received = time.Now().UnixNano()
+	}
 	parts := wire.DeliverParts{
 		Topic:             o.topic,
 		Payload:           o.payload,
-		TimestampUnixNano: time.Now().UnixNano(),
+		TimestampUnixNano: o.received,
 		Publisher:         o.fromRaw,
 		Correlation:       o.correlationRaw,
 		ReplyTo:           o.replyTo,

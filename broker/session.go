@@ -63,6 +63,7 @@ type session struct {
 	// handled, refused publishes in the current window, and whether the
 	// subscription limit was logged.
 	wake           wakeups
+	received       int64 // when the frames being handled were read, in Unix nanoseconds
 	refusals       int
 	refusalWindow  time.Time
 	subLimitLogged bool
@@ -118,20 +119,27 @@ func (s *session) serve() endCause {
 	env := new(pb.Envelope)
 	idle := s.b.cfg.IdleTimeout
 	for {
-		if err := s.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
-			return endCause{reason: "closed", err: err}
+		// Work that may wait for the socket is done once per read, not per
+		// frame: with frames already buffered, ReadFrame cannot block.
+		blocking := !s.rd.NextBuffered()
+		if blocking {
+			// Let the receivers' writers send what this batch of frames
+			// queued for them.
+			s.wake.flush()
+			if err := s.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
+				return endCause{reason: "closed", err: err}
+			}
 		}
 		if c := s.kicked.Load(); c != nil {
-			// kick's deadline may have been replaced by the line above; with
-			// frames buffered the reader would never see it.
+			// kick's deadline may have been replaced above; with frames
+			// buffered the reader would never see it.
 			return *c
 		}
-		if !s.rd.NextBuffered() {
-			// About to wait for input: let the receivers' writers send what
-			// this batch of frames queued for them.
-			s.wake.flush()
-		}
 		msg, err := s.rd.ReadFrame()
+		if blocking {
+			// Events get the time their batch of frames arrived.
+			s.received = time.Now().UnixNano()
+		}
 		if err != nil {
 			cause := s.readFailed(err, fmt.Sprintf("no message for %v", idle))
 			if cause.reason == "timeout" {

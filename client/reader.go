@@ -36,9 +36,12 @@ func (c *Client) readLoop(l *link) {
 		}
 	}
 	for {
-		if err := l.conn.SetReadDeadline(time.Now().Add(silence)); err != nil {
-			l.fail(err)
-			return
+		if !l.rd.NextBuffered() {
+			// Only a read that may wait for the socket needs the deadline.
+			if err := l.conn.SetReadDeadline(time.Now().Add(silence)); err != nil {
+				l.fail(err)
+				return
+			}
 		}
 		msg, err := l.rd.ReadFrame()
 		if err != nil {
