@@ -361,19 +361,13 @@ func (s *session) subscriptionList() *pb.SessionSubscriptions {
 // allSubscriptions describes every established session's subscriptions,
 // sorted by session id, the in-process session included.
 func (b *Broker) allSubscriptions() []*pb.SessionSubscriptions {
-	b.mu.Lock()
-	sessions := make([]*session, 0, len(b.sessions))
-	for _, s := range b.sessions {
-		sessions = append(sessions, s)
+	var out []*pb.SessionSubscriptions
+	for _, s := range b.established() {
+		out = append(out, s.subscriptionList())
 	}
+	b.mu.Lock()
 	local := b.local
 	b.mu.Unlock()
-	var out []*pb.SessionSubscriptions
-	for _, s := range sessions {
-		if _, ok := s.identity(); ok {
-			out = append(out, s.subscriptionList())
-		}
-	}
 	if local != nil {
 		out = append(out, local.subscriptionList())
 	}
