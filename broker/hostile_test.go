@@ -41,7 +41,14 @@ type healthyPair struct {
 	// The sessions the pair started with: a client that reconnects gets
 	// another.
 	pubID, subID uint64
+	// credit bounds how far the publisher runs ahead of what the test has
+	// read: it takes a slot per message, the reader frees one. Without it a
+	// fast publisher would fill the inbox, and then the broker's queue.
+	credit chan struct{}
 }
+
+// maxAhead is how many messages the healthy publisher may have in flight.
+const maxAhead = 4096
 
 func startHealthyPair(t *testing.T, sock string) *healthyPair {
 	t.Helper()
@@ -54,22 +61,23 @@ func startHealthyPair(t *testing.T, sock string) *healthyPair {
 func startHealthyPairAs(t *testing.T, sock, pubName, subName, filter, topicName string) *healthyPair {
 	t.Helper()
 	h := &healthyPair{
-		in:    newInbox(1 << 16),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		pub:   dialClient(t, sock, pubName),
-		sub:   dialClient(t, sock, subName),
-		topic: topicName,
+		in:     newInbox(1 << 16),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		pub:    dialClient(t, sock, pubName),
+		sub:    dialClient(t, sock, subName),
+		topic:  topicName,
+		credit: make(chan struct{}, maxAhead),
 	}
 	subscribe(t, h.sub, filter, h.in.handler)
 	h.pubID, h.subID = h.pub.SessionID(), h.sub.SessionID()
 	go func() {
 		defer close(h.done)
-		for seq := uint64(0); seq < 1<<16; seq++ {
+		for seq := uint64(0); ; seq++ {
 			select {
 			case <-h.stop:
 				return
-			default:
+			case h.credit <- struct{}{}:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			n, err := h.pub.PublishConfirmed(ctx, h.topic, seqPayload(seq, 64))
@@ -107,6 +115,7 @@ func (h *healthyPair) progress(t *testing.T, got *[]uint64) {
 		select {
 		case m := <-h.in.ch:
 			*got = append(*got, h.seqOf(t, m))
+			<-h.credit
 		case <-h.done:
 			t.Fatalf("healthy publisher stopped after %d messages: %v", h.sent, h.err)
 		case <-deadline:
