@@ -4,6 +4,7 @@ go 1.24.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0
+	github.com/Microsoft/go-winio v0.6.2
 	golang.org/x/sys v0.40.0
 	google.golang.org/protobuf v1.36.12
 )

@@ -18,7 +18,9 @@ var collectorKinds = []struct{ name, kind string }{
 }
 
 // DefaultPrincipals returns the built-in roles, claimable by the given uids
-// (typically root and the broker's own user):
+// (typically root and the broker's own user). On Windows, where peers are
+// identified by SID and uids mean nothing, they are claimable by SYSTEM
+// (SystemSID) and the broker's own user instead. The roles are:
 //
 //   - daemoneye-agent publishes control.#, subscribes events.#,
 //     control.health.# and $SYS.#, and may use admin requests.
@@ -30,11 +32,17 @@ var collectorKinds = []struct{ name, kind string }{
 //   - ebctl, the operator's tool, may watch everything (# and $SYS.#) and
 //     publish nothing.
 func DefaultPrincipals(uids ...uint32) []*Principal {
+	return defaultPrincipals(uids, platformDefaultSIDs())
+}
+
+// defaultPrincipals returns the built-in roles, claimable by uids and sids.
+func defaultPrincipals(uids []uint32, sids []string) []*Principal {
 	f := topic.MustParseFilter
 	ps := []*Principal{
 		{
 			Name:      AgentName,
 			UIDs:      uids,
+			SIDs:      sids,
 			Publish:   Rules{Allow: []topic.Filter{f("control.#")}},
 			Subscribe: Rules{Allow: []topic.Filter{f("events.#"), f("control.health.#"), f(topic.SysPrefix + ".#")}},
 			Admin:     true,
@@ -42,6 +50,7 @@ func DefaultPrincipals(uids ...uint32) []*Principal {
 		{
 			Name:      OperatorName,
 			UIDs:      uids,
+			SIDs:      sids,
 			Subscribe: Rules{Allow: []topic.Filter{f("#"), f(topic.SysPrefix + ".#")}},
 		},
 	}
@@ -49,6 +58,7 @@ func DefaultPrincipals(uids ...uint32) []*Principal {
 		ps = append(ps, &Principal{
 			Name: c.name,
 			UIDs: uids,
+			SIDs: sids,
 			Publish: Rules{Allow: []topic.Filter{
 				f("events." + c.kind + ".#"), f(topic.ControlHealthHeartbeat), f(topic.ControlHealthStatus),
 			}},
@@ -62,7 +72,8 @@ func DefaultPrincipals(uids ...uint32) []*Principal {
 }
 
 // Default returns the built-in policy with DefaultPrincipals(uids...). It
-// panics when uids is empty: such a policy would admit nobody.
+// panics when uids is empty (and, on Windows, no SID applies either): such a
+// policy would admit nobody.
 func Default(uids ...uint32) *Policy {
 	p, err := New("built-in default", DefaultPrincipals(uids...)...)
 	if err != nil {

@@ -3,10 +3,10 @@
 //
 // A Policy is a set of principals. Each Principal has a name (the client name
 // a process declares in its handshake), the OS identities allowed to claim
-// it (uids, gids, optionally executable paths, as the kernel reports them),
-// allow and deny filters for publishing and for subscribing, and whether it
-// may use admin requests. Deny wins over allow; no matching rule means no
-// access.
+// it (uids and gids on Unix, user SIDs on Windows, optionally executable
+// paths, as the kernel reports them), allow and deny filters for publishing
+// and for subscribing, and whether it may use admin requests. Deny wins over
+// allow; no matching rule means no access.
 //
 // Subscriptions are checked once, when made. A filter entirely inside a
 // denied area, or touching nothing allowed, is refused. A filter that is

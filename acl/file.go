@@ -20,8 +20,8 @@ type fileFormat struct {
 	// Defaults starts from the built-in principals; principals defined in
 	// the file replace built-in ones of the same name.
 	Defaults bool `toml:"defaults"`
-	// DefaultUsers may claim the built-in principals; empty means root and
-	// the broker's own user.
+	// DefaultUsers may claim the built-in principals; empty means root (on
+	// Windows SYSTEM) and the broker's own user.
 	DefaultUsers []string          `toml:"default_users"`
 	Principals   []principalFormat `toml:"principal"`
 }
@@ -32,6 +32,7 @@ type principalFormat struct {
 	UIDs        []int64     `toml:"uids"`
 	Groups      []string    `toml:"groups"`
 	GIDs        []int64     `toml:"gids"`
+	SIDs        []string    `toml:"sids"`
 	Executables []string    `toml:"executables"`
 	Admin       bool        `toml:"admin"`
 	Publish     rulesFormat `toml:"publish"`
@@ -44,7 +45,8 @@ type rulesFormat struct {
 }
 
 // LoadFile reads and validates the policy file at path. brokerUID is the
-// uid that BrokerUser stands for. Errors name the line (syntax) or the
+// uid that BrokerUser stands for; on Windows BrokerUser stands for this
+// process's user SID instead. Errors name the line (syntax) or the
 // principal and field (meaning).
 func LoadFile(path string, brokerUID uint32) (*Policy, error) {
 	var f fileFormat
@@ -83,12 +85,15 @@ func (f *fileFormat) build(source string, brokerUID uint32) (*Policy, error) {
 		users := f.DefaultUsers
 		if len(users) == 0 {
 			users = []string{"root", BrokerUser}
+			if onWindows {
+				users[0] = SystemSID
+			}
 		}
-		uids, err := resolveUsers(users, brokerUID)
+		uids, sids, err := resolveUsers(users, brokerUID)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("default_users: %w", err))
 		}
-		for _, d := range DefaultPrincipals(uids...) {
+		for _, d := range defaultPrincipals(uids, sids) {
 			if !defined[d.Name] {
 				principals = append(principals, d)
 			}
@@ -106,7 +111,7 @@ func (pf *principalFormat) build(brokerUID uint32) (*Principal, error) {
 	}
 	pr := &Principal{Name: pf.Name, Executables: pf.Executables, Admin: pf.Admin}
 	var err error
-	if pr.UIDs, err = resolveUsers(pf.Users, brokerUID); err != nil {
+	if pr.UIDs, pr.SIDs, err = resolveUsers(pf.Users, brokerUID); err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
 	for _, id := range pf.UIDs {
@@ -123,6 +128,13 @@ func (pf *principalFormat) build(brokerUID uint32) (*Principal, error) {
 			return nil, fmt.Errorf("gids: %d is not a gid", id)
 		}
 		pr.GIDs = append(pr.GIDs, uint32(id))
+	}
+	for i, s := range pf.SIDs {
+		sid, err := canonicalSID(s)
+		if err != nil {
+			return nil, fmt.Errorf("sids[%d]: %w", i, err)
+		}
+		pr.SIDs = append(pr.SIDs, sid)
 	}
 	for _, r := range []struct {
 		field string
@@ -145,26 +157,51 @@ func (pf *principalFormat) build(brokerUID uint32) (*Principal, error) {
 	return pr, nil
 }
 
-func resolveUsers(names []string, brokerUID uint32) ([]uint32, error) {
-	var ids []uint32
+// resolveUsers turns user names into uids and, for Windows accounts, SIDs.
+// BrokerUser is brokerUID, or on Windows this process's SID. A name written
+// as a SID ("S-1-5-18") is taken as it is. A user whose uid is not a number
+// is a Windows account, whose uid os/user reports as its SID.
+func resolveUsers(names []string, brokerUID uint32) (uids []uint32, sids []string, err error) {
 	for _, n := range names {
-		if n == BrokerUser {
-			ids = append(ids, brokerUID)
+		switch {
+		case n == BrokerUser && onWindows:
+			sid, err := currentSID()
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", BrokerUser, err)
+			}
+			sids = append(sids, sid)
+			continue
+		case n == BrokerUser:
+			uids = append(uids, brokerUID)
+			continue
+		case looksLikeSID(n):
+			sid, err := canonicalSID(n)
+			if err != nil {
+				return nil, nil, fmt.Errorf("user %w", err)
+			}
+			sids = append(sids, sid)
 			continue
 		}
 		u, err := user.Lookup(n)
 		if err != nil {
-			return nil, fmt.Errorf("user %q: %w", n, err)
+			return nil, nil, fmt.Errorf("user %q: %w", n, err)
 		}
-		id, err := strconv.ParseUint(u.Uid, 10, 32)
+		if id, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
+			uids = append(uids, uint32(id))
+			continue
+		}
+		sid, err := canonicalSID(u.Uid)
 		if err != nil {
-			return nil, fmt.Errorf("user %q has a non-numeric uid %q (Windows SIDs are not supported yet)", n, u.Uid)
+			return nil, nil, fmt.Errorf("user %q has uid %q, neither a number nor a SID", n, u.Uid)
 		}
-		ids = append(ids, uint32(id))
+		sids = append(sids, sid)
 	}
-	return ids, nil
+	return uids, sids, nil
 }
 
+// resolveGroups turns group names into gids. A Windows group, whose gid
+// os/user reports as a SID, is refused: a Windows peer is identified by its
+// user SID alone, so a group SID would silently match nobody.
 func resolveGroups(names []string) ([]uint32, error) {
 	var ids []uint32
 	for _, n := range names {
@@ -174,6 +211,10 @@ func resolveGroups(names []string) ([]uint32, error) {
 		}
 		id, err := strconv.ParseUint(g.Gid, 10, 32)
 		if err != nil {
+			if looksLikeSID(g.Gid) {
+				return nil, fmt.Errorf("group %q is the Windows group %s; Windows peers are matched by their user SID only, "+
+					"so list the members in users or sids", n, g.Gid)
+			}
 			return nil, fmt.Errorf("group %q has a non-numeric gid %q", n, g.Gid)
 		}
 		ids = append(ids, uint32(id))

@@ -19,9 +19,25 @@ var (
 )
 
 // Peer is what the kernel says about the process on the other end.
+//
+// On Unix the kernel reports a uid and a gid. On Windows it reports a user
+// SID instead, and UID and GID are zero and mean nothing. A peer with a SID
+// is therefore matched by a principal's SIDs alone, never by its UIDs or
+// GIDs, so that a Windows peer's zero UID cannot pass for root.
 type Peer struct {
-	UID, GID   uint32
+	UID, GID uint32
+	// SID is the peer's user SID on Windows, such as
+	// "S-1-5-21-1004336348-1177238915-682003330-1001"; "" on Unix.
+	SID        string
 	Executable string // "" when unknown
+}
+
+// who names the peer in refusals.
+func (peer Peer) who() string {
+	if peer.SID != "" {
+		return "sid " + peer.SID
+	}
+	return fmt.Sprintf("uid %d gid %d", peer.UID, peer.GID)
 }
 
 // Rules are allow and deny filters for one operation.
@@ -47,11 +63,15 @@ func (r *Rules) permits(name string) bool {
 // Principal is one role on the bus. It is immutable once in a Policy.
 type Principal struct {
 	Name string
-	// UIDs and GIDs say who may claim the name: a peer whose uid is in UIDs
-	// or whose primary gid is in GIDs.
+	// UIDs and GIDs say who may claim the name on Unix: a peer whose uid
+	// is in UIDs or whose primary gid is in GIDs.
 	UIDs, GIDs []uint32
+	// SIDs say who may claim the name on Windows: a peer whose user SID is
+	// one of these, written as strings such as "S-1-5-18" (SYSTEM).
+	SIDs []string
 	// Executables, when not empty, further requires the peer's executable
-	// to be one of these absolute paths.
+	// to be one of these absolute paths (/usr/libexec/... or
+	// C:\Program Files\..., exactly as the kernel reports it).
 	Executables []string
 	Publish     Rules
 	Subscribe   Rules
@@ -62,8 +82,8 @@ type Principal struct {
 
 // mayClaim reports whether peer may claim p, and why not.
 func (p *Principal) mayClaim(peer Peer) error {
-	if !slices.Contains(p.UIDs, peer.UID) && !slices.Contains(p.GIDs, peer.GID) {
-		return fmt.Errorf("%w: uid %d gid %d may not claim %q", ErrClaimRefused, peer.UID, peer.GID, p.Name)
+	if !p.claimableBy(peer) {
+		return fmt.Errorf("%w: %s may not claim %q", ErrClaimRefused, peer.who(), p.Name)
 	}
 	if len(p.Executables) > 0 && !slices.Contains(p.Executables, peer.Executable) {
 		exe := peer.Executable
@@ -73,6 +93,15 @@ func (p *Principal) mayClaim(peer Peer) error {
 		return fmt.Errorf("%w: executable %s may not claim %q", ErrClaimRefused, exe, p.Name)
 	}
 	return nil
+}
+
+// claimableBy applies UIDs and GIDs to a peer without a SID (Unix) and
+// SIDs to a peer with one (Windows); see Peer.
+func (p *Principal) claimableBy(peer Peer) bool {
+	if peer.SID != "" {
+		return slices.ContainsFunc(p.SIDs, func(s string) bool { return strings.EqualFold(s, peer.SID) })
+	}
+	return slices.Contains(p.UIDs, peer.UID) || slices.Contains(p.GIDs, peer.GID)
 }
 
 // CanPublish reports whether p may publish to the topic name. Use a
@@ -166,11 +195,16 @@ func validatePrincipal(pr *Principal) error {
 	if pr.Name == "" {
 		return errors.New("principal with an empty name")
 	}
-	if len(pr.UIDs) == 0 && len(pr.GIDs) == 0 {
-		return fmt.Errorf("principal %q: nobody may claim it (no uids, users, gids or groups)", pr.Name)
+	if len(pr.UIDs) == 0 && len(pr.GIDs) == 0 && len(pr.SIDs) == 0 {
+		return fmt.Errorf("principal %q: nobody may claim it (no uids, users, gids, groups or sids)", pr.Name)
+	}
+	for _, sid := range pr.SIDs {
+		if !validSID(sid) {
+			return fmt.Errorf("principal %q: %q is not a SID (S-1-<authority>-<subauthority>...)", pr.Name, sid)
+		}
 	}
 	for _, exe := range pr.Executables {
-		if !strings.HasPrefix(exe, "/") {
+		if !isAbsExecutable(exe) {
 			return fmt.Errorf("principal %q: executable %q is not an absolute path", pr.Name, exe)
 		}
 	}

@@ -19,8 +19,11 @@ func newSessionAuth(p *acl.Principal) *sessionAuth {
 	return &sessionAuth{principal: p, publish: acl.NewPublishCache(p, 0)}
 }
 
+// peerOf is what the policy checks a claim against. On Windows the SID is
+// set and the policy ignores UID and GID, which are zero there.
 func peerOf(id Identity) acl.Peer {
-	return acl.Peer{UID: id.Credentials.UID, GID: id.Credentials.GID, Executable: id.Credentials.Executable}
+	c := id.Credentials
+	return acl.Peer{UID: c.UID, GID: c.GID, SID: c.SID, Executable: c.Executable}
 }
 
 // currentPolicy returns the policy in force.

@@ -18,6 +18,9 @@ import (
 // [fs.ErrNotExist] (no socket file) or [syscall.ECONNREFUSED] (a socket left
 // behind by a broker that is gone) with errors.Is.
 func Dial(ctx context.Context, endpoint string) (net.Conn, error) {
+	if looksLikePipe(endpoint) {
+		return nil, pipeOnUnix(endpoint)
+	}
 	if err := checkEndpointLength(endpoint, 0); err != nil {
 		return nil, err
 	}

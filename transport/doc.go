@@ -40,9 +40,39 @@
 //
 // # Windows
 //
-// The Windows build compiles, but [Listen] and [Dial] return an error that
-// wraps [errors.ErrUnsupported] until the named-pipe transport lands. That
-// transport will live in listen_windows.go and dial_windows.go and return the
-// same interfaces. Its access control will be a security descriptor on the
-// pipe instead of file modes.
+// On Windows an endpoint is a named pipe on this host, \\.\pipe\<name>
+// (see [DefaultEndpoint]); pipes on other hosts are refused, and a Unix
+// endpoint gives an error there, as a pipe endpoint does on Unix. Framing,
+// limits and timeouts are those of the layers above and do not change.
+//
+// [Listen] creates the pipe with github.com/Microsoft/go-winio. The first
+// instance is created exclusively (FILE_CREATE, the effect of
+// FILE_FLAG_FIRST_PIPE_INSTANCE), so a pipe of the same name that already
+// exists, whoever created it, makes Listen fail with [ErrInUse] instead of
+// joining that pipe under its owner's security descriptor. Every instance
+// rejects remote clients (PIPE_REJECT_REMOTE_CLIENTS).
+//
+// The pipe's security descriptor takes the place of file modes. By default
+// its owner is the broker's user and its protected DACL grants full access
+// to the broker's user, SYSTEM and Administrators and to nobody else:
+//
+//	O:<user SID>D:P(A;;GA;;;<user SID>)(A;;GA;;;SY)(A;;GA;;;BA)
+//
+// [ListenConfig.Group] adds an entry for a group:
+//
+//	(A;;0x12019b;;;<group SID>)
+//
+// That is read and write, but not FILE_CREATE_PIPE_INSTANCE, which
+// GENERIC_WRITE would include and which would let a member create
+// instances of the pipe and answer other clients in the broker's place.
+// [Dial] asks for read and FILE_WRITE_DATA only, so that such an entry
+// admits it. [ListenConfig.SDDL] replaces the whole descriptor.
+//
+// [PeerCredentialsOf] reports the peer's user SID, process id and
+// executable; UID and GID are unused. On the broker's end the SID comes
+// from the security context the client connected with, which the kernel
+// captured when the client opened the pipe. [Dial] lets the broker
+// identify the client (the identification impersonation level) but not act
+// as it. A client that connects anonymously gets no credentials, and the
+// broker refuses it.
 package transport

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -45,6 +46,12 @@ var _ net.Listener = (*listener)(nil)
 func Listen(endpoint string, cfg *ListenConfig) (net.Listener, error) {
 	if endpoint == "" {
 		return nil, errors.New("transport: empty endpoint")
+	}
+	if looksLikePipe(endpoint) {
+		return nil, pipeOnUnix(endpoint)
+	}
+	if cfg.sddl() != "" {
+		return nil, fmt.Errorf("transport: ListenConfig.SDDL applies to Windows named pipes only; on %s use SocketMode and Group", runtime.GOOS)
 	}
 	endpoint = filepath.Clean(endpoint)
 	dir, base := filepath.Dir(endpoint), filepath.Base(endpoint)

@@ -34,13 +34,29 @@ var (
 // a nil *ListenConfig both mean the defaults.
 type ListenConfig struct {
 	// SocketMode is the socket file's permission bits. 0 means 0600.
-	// Connecting needs write permission, so 0660 admits a group.
+	// Connecting needs write permission, so 0660 admits a group. Windows
+	// ignores it: there the pipe's security descriptor decides.
 	SocketMode os.FileMode
 
 	// Group, when not empty, is a group name or numeric gid. Listen gives
 	// that group to the socket file and to its directory. Use it with
 	// SocketMode 0660 so that a group of collector users can connect.
+	//
+	// On Windows Group is a group name or SID. Its members may then connect
+	// to the pipe: the default security descriptor gets an entry granting
+	// them read and write, but not the right to create pipe instances.
 	Group string
+
+	// SDDL, on Windows, replaces the pipe's default security descriptor
+	// (see the package documentation). It must have a DACL, and that DACL
+	// must grant the broker's own user full access (GA): the broker creates
+	// a pipe instance for every connection. A client needs
+	// FILE_GENERIC_READ and FILE_WRITE_DATA. Grant clients 0x12019b
+	// (read and write without FILE_CREATE_PIPE_INSTANCE) rather than GW,
+	// which would let them create instances and answer other clients in the
+	// broker's place. SDDL and Group cannot be combined. Empty means the
+	// default descriptor; on Unix it must be empty.
+	SDDL string
 }
 
 const defaultSocketMode os.FileMode = 0o600
@@ -60,36 +76,62 @@ func (c *ListenConfig) group() string {
 	return c.Group
 }
 
+func (c *ListenConfig) sddl() string {
+	if c == nil {
+		return ""
+	}
+	return c.SDDL
+}
+
 // PeerCredentials is who is on the other end of a connection, as the kernel
 // reports it.
 //
-// UID and GID are the peer's effective ids when it connected (for a
-// collector asking about the broker: when the broker started listening).
-// Base access control on them. Executable is only a label for logs: a process can exec
-// another program after connecting.
+// On Unix, UID and GID are the peer's effective ids when it connected (for
+// a collector asking about the broker: when the broker started listening).
+// On Windows, SID is the peer's user SID and UID and GID are unused (zero).
+// Base access control on these. Executable is only a label for logs: a
+// process can exec another program after connecting.
 type PeerCredentials struct {
 	UID uint32
 	GID uint32
+	// SID is the peer's user SID on Windows, such as
+	// "S-1-5-21-1004336348-1177238915-682003330-1001"; "" on Unix. For a
+	// broker it comes from the security context the client connected with;
+	// for a client, from the broker process's token.
+	SID string
 	// PID is 0 when the platform does not report it, or when the peer is
 	// in a PID namespace this process cannot see.
 	PID int32
-	// Executable is the peer's program path, read on Linux from
-	// /proc/<pid>/exe when PeerCredentialsOf is called. It is "" when
-	// unknown: another platform, no permission to read the link, or the
-	// process has gone and its PID could belong to someone else.
+	// Executable is the peer's program path, read when PeerCredentialsOf
+	// is called: on Linux from /proc/<pid>/exe, on Windows with
+	// QueryFullProcessImageName. It is "" when unknown: another platform,
+	// no permission to read it, or the process has gone and its PID could
+	// belong to someone else.
 	Executable string
 }
 
 // String formats c for logs, e.g. "uid=1000 gid=1000 pid=4242
-// exe=/usr/bin/procmond". PID and exe are left out when unknown. The peer
-// chooses its own executable path, so the path is quoted whenever it could
-// be mistaken for more fields or break the log line.
+// exe=/usr/bin/procmond", or on Windows "sid=S-1-5-18 pid=4242
+// exe=C:\ProgramData\procmond.exe" (uid and gid mean nothing there and
+// are left out, so that a zero uid is never read as root). PID and exe are
+// left out when unknown. The peer chooses its own executable path, so the
+// path is quoted whenever it could be mistaken for more fields or break
+// the log line.
 func (c PeerCredentials) String() string {
 	var b strings.Builder
-	b.WriteString("uid=")
-	b.WriteString(strconv.FormatUint(uint64(c.UID), 10))
-	b.WriteString(" gid=")
-	b.WriteString(strconv.FormatUint(uint64(c.GID), 10))
+	if c.SID != "" {
+		b.WriteString("sid=")
+		if needsQuoting(c.SID) {
+			b.WriteString(strconv.Quote(c.SID))
+		} else {
+			b.WriteString(c.SID)
+		}
+	} else {
+		b.WriteString("uid=")
+		b.WriteString(strconv.FormatUint(uint64(c.UID), 10))
+		b.WriteString(" gid=")
+		b.WriteString(strconv.FormatUint(uint64(c.GID), 10))
+	}
 	if c.PID != 0 {
 		b.WriteString(" pid=")
 		b.WriteString(strconv.FormatInt(int64(c.PID), 10))
@@ -115,8 +157,15 @@ func needsQuoting(s string) bool {
 }
 
 // LogValue makes c appear in [log/slog] output as a group holding uid,
-// gid, pid and exe.
+// gid, pid and exe, or on Windows (when SID is set) sid, pid and exe.
 func (c PeerCredentials) LogValue() slog.Value {
+	if c.SID != "" {
+		return slog.GroupValue(
+			slog.String("sid", c.SID),
+			slog.Int("pid", int(c.PID)),
+			slog.String("exe", c.Executable),
+		)
+	}
 	return slog.GroupValue(
 		slog.Uint64("uid", uint64(c.UID)),
 		slog.Uint64("gid", uint64(c.GID)),
