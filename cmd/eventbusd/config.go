@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -147,7 +148,18 @@ func (c *config) socketMode() (os.FileMode, error) {
 	return os.FileMode(m), nil
 }
 
+// logger logs to stderr, which systemd's journal, launchd's
+// StandardErrorPath or a terminal collects.
 func (c *config) logger() (*slog.Logger, error) {
+	h, err := c.logHandler(os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(h), nil
+}
+
+// logHandler formats records at the configured level and format into w.
+func (c *config) logHandler(w io.Writer) (slog.Handler, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
@@ -155,9 +167,9 @@ func (c *config) logger() (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.LogFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.NewTextHandler(w, opts), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.NewJSONHandler(w, opts), nil
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
 	}
