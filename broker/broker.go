@@ -224,10 +224,12 @@ func (b *Broker) Close() error {
 func (b *Broker) accept(conn net.Conn) {
 	b.counters.accepted.Add(1)
 	id := Identity{SessionID: b.nextSessionID.Add(1)}
-	if creds, err := transport.PeerCredentialsOf(conn); err == nil {
+	creds, credErr := transport.PeerCredentialsOf(conn)
+	if credErr == nil {
 		id.Credentials, id.HasCredentials = creds, true
 	}
 	s := newSession(b, conn, id)
+	s.credErr = credErr
 
 	b.mu.Lock()
 	switch {

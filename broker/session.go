@@ -45,6 +45,8 @@ type session struct {
 	publisher   *pb.Publisher // set once by the handshake, read-only after
 	// publisherRaw is publisher encoded once, for every Deliver.
 	publisherRaw []byte
+	// credErr says why the peer's credentials could not be read, if so.
+	credErr error
 
 	// auth is the session's principal under the policy in force, with its
 	// publish decision cache. A policy reload swaps it; only the reader
@@ -261,7 +263,7 @@ func (s *session) admit(hello *pb.Hello) (endCause, bool) {
 	s.id.ClientName, s.id.InstanceID = hello.ClientName, hello.InstanceId
 	if !s.id.HasCredentials {
 		// Without the kernel's word, a claim cannot be checked: fail closed.
-		return s.refuseClaim(errors.New("broker: the peer's credentials are unavailable, so its claim cannot be checked"))
+		return s.refuseClaim(fmt.Errorf("broker: the peer's credentials are unavailable, so its claim cannot be checked: %w", s.credErr))
 	}
 	// Holding s.mu orders this against a concurrent policy reload: either
 	// the reload sees the session established, or this sees the new policy.

@@ -26,6 +26,10 @@ type config struct {
 	Socket      string `toml:"socket"`
 	SocketMode  string `toml:"socket_mode"`
 	SocketGroup string `toml:"socket_group"`
+	// PipeSDDL replaces the named pipe's default security descriptor on
+	// Windows; empty keeps the default (the broker's user, SYSTEM,
+	// Administrators).
+	PipeSDDL string `toml:"pipe_sddl"`
 
 	MaxFrameSize int      `toml:"max_frame_size"`
 	CRC          wire.CRC `toml:"crc"`
@@ -115,6 +119,7 @@ func (c *config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Socket, "socket", c.Socket, "socket `path` to listen on")
 	fs.StringVar(&c.SocketMode, "socket-mode", c.SocketMode, "socket file permissions, octal (0600, or 0660 with -socket-group)")
 	fs.StringVar(&c.SocketGroup, "socket-group", c.SocketGroup, "group `name or gid` given to the socket file")
+	fs.StringVar(&c.PipeSDDL, "pipe-sddl", c.PipeSDDL, "Windows: security descriptor (`SDDL`) of the named pipe, replacing the default")
 	fs.IntVar(&c.MaxFrameSize, "max-frame-size", c.MaxFrameSize, "largest message in bytes")
 	fs.TextVar(&c.CRC, "crc", c.CRC, "frame checksum: ieee or castagnoli")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "concurrent sessions")

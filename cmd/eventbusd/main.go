@@ -104,7 +104,7 @@ func runSupervised(ctx context.Context, args []string, stdout io.Writer, sup sup
 	if err != nil {
 		return err
 	}
-	ln, err := transport.Listen(cfg.Socket, &transport.ListenConfig{SocketMode: mode, Group: cfg.SocketGroup})
+	ln, err := transport.Listen(cfg.Socket, &transport.ListenConfig{SocketMode: mode, Group: cfg.SocketGroup, SDDL: cfg.PipeSDDL})
 	if err != nil {
 		return err
 	}
