@@ -30,7 +30,9 @@ func (w *watcher) onTask(m *client.Message) {
 	var task pb.CollectorTask
 	if err := proto.Unmarshal(m.Payload, &task); err != nil {
 		w.log.Warn("undecodable task", "publisher", m.Publisher.ClientName, "err", err)
-		w.answer(m, fmt.Sprintf("error: undecodable task: %v", err))
+		// The decoder's text is logged, not sent: it is the library's wording
+		// (which varies on purpose) and of no use to the requester.
+		w.answer(m, "error: undecodable task: not a CollectorTask message")
 		return
 	}
 	log := w.log.With("task", task.TaskId, "action", task.Action)
