@@ -24,7 +24,7 @@ const maxPendingReplies = 1024
 
 // Flushing and buffer sizes of the session writer.
 const (
-	flushThreshold = 64 << 10
+	flushThreshold = 256 << 10
 	keepBufferCap  = 1 << 20
 )
 

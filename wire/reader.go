@@ -39,7 +39,7 @@ func (c Config) maxFrame() int {
 
 // readBufferSize is the size of the Reader's bufio buffer: frames no larger
 // are returned straight from it, without a copy.
-const readBufferSize = 32 << 10
+const readBufferSize = 128 << 10
 
 // Reader reads frames from a stream. It is not safe for concurrent use.
 type Reader struct {

@@ -140,22 +140,23 @@ func TestRoundTrip(t *testing.T) {
 // than its bufio buffer: kept for reuse when moderate, let go when large.
 func TestReaderLargeBuffer(t *testing.T) {
 	var stream []byte
-	for _, n := range []int{40 << 10, 36 << 10, 4*readBufferSize + 1} {
+	moderate, smaller := readBufferSize+8<<10, readBufferSize+4<<10
+	for _, n := range []int{moderate, smaller, 4*readBufferSize + 1} {
 		stream = CRCIEEE.AppendFrame(stream, bytes.Repeat([]byte{byte(n)}, n))
 	}
 	r := NewReader(bytes.NewReader(stream), Config{})
 	if _, err := r.ReadFrame(); err != nil {
 		t.Fatal(err)
 	}
-	if cap(r.large) < 40<<10 {
-		t.Errorf("after a 40 KiB frame the buffer has cap %d; want it kept", cap(r.large))
+	if cap(r.large) < moderate {
+		t.Errorf("after a %d-byte frame the buffer has cap %d; want it kept", moderate, cap(r.large))
 	}
 	kept := r.large
 	if _, err := r.ReadFrame(); err != nil {
 		t.Fatal(err)
 	}
 	if &r.large[:1][0] != &kept[:1][0] {
-		t.Error("a 36 KiB frame did not reuse the buffer")
+		t.Errorf("a %d-byte frame did not reuse the buffer", smaller)
 	}
 	msg, err := r.ReadFrame()
 	if err != nil || len(msg) != 4*readBufferSize+1 {
