@@ -38,6 +38,9 @@ type link struct {
 	lastTopic string
 	lastIDs   []uint32
 	idScratch []uint32
+	// msgBlock and payBlock are the blocks new messages are carved from.
+	msgBlock []Message
+	payBlock []byte
 
 	wg    sync.WaitGroup // reader, writer, pinger
 	done  chan struct{}  // closed by fail

@@ -16,7 +16,10 @@ import (
 
 // Message is an event delivered to a subscription handler, or the response
 // Request returns. A delivered Message is shared by every handler of this
-// client that the event matched: read it, do not modify it.
+// client that the event matched: read it, do not modify it. Messages and
+// small payloads are allocated in blocks shared with neighbouring
+// deliveries (about 16 KiB): keeping a Message keeps its block alive, so a
+// handler that stores a few messages out of many should copy them.
 type Message struct {
 	Topic   string
 	Payload []byte
@@ -70,9 +73,10 @@ func (c *Client) messageFrom(l *link, v *wire.DeliverView) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Message{
+	m := l.newMessage()
+	*m = Message{
 		Topic:           l.topicString(v.Topic),
-		Payload:         bytes.Clone(v.Payload),
+		Payload:         l.copyPayload(v.Payload),
 		Time:            time.Unix(0, v.TimestampUnixNano),
 		Publisher:       pub,
 		SubscriptionIDs: l.subscriptionIDs(v),
@@ -89,6 +93,43 @@ func (c *Client) messageFrom(l *link, v *wire.DeliverView) (*Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// Messages and small payloads are carved from blocks shared by consecutive
+// deliveries: two allocations per message become about one per 64. A
+// handler that keeps a Message (or its Payload) keeps its block alive; the
+// small block sizes bound what that retains.
+const (
+	messageBlock      = 64       // messages per block
+	payloadBlock      = 16 << 10 // bytes per payload block
+	maxBlockedPayload = 1 << 10  // larger payloads get their own allocation
+)
+
+func (l *link) newMessage() *Message {
+	if len(l.msgBlock) == 0 {
+		l.msgBlock = make([]Message, messageBlock)
+	}
+	m := &l.msgBlock[0]
+	l.msgBlock = l.msgBlock[1:]
+	return m
+}
+
+// copyPayload copies a payload out of the read buffer. The copy's capacity
+// is its length, so that a handler appending to it cannot write into its
+// neighbour's bytes.
+func (l *link) copyPayload(p []byte) []byte {
+	if len(p) == 0 {
+		return nil
+	}
+	if len(p) > maxBlockedPayload {
+		return bytes.Clone(p)
+	}
+	if cap(l.payBlock)-len(l.payBlock) < len(p) {
+		l.payBlock = make([]byte, 0, payloadBlock)
+	}
+	start := len(l.payBlock)
+	l.payBlock = append(l.payBlock, p...)
+	return l.payBlock[start:len(l.payBlock):len(l.payBlock)]
 }
 
 // topicString returns the topic as a string, reusing the previous
