@@ -59,6 +59,20 @@ func reconnecting(sock, name string) (client.Options, stateLog) {
 	return opts, states
 }
 
+// disconnected returns a procmond client whose broker, at sock, has stopped:
+// the client is reconnecting, with its state changes in the log.
+func disconnected(t *testing.T) (*client.Client, string, stateLog) {
+	t.Helper()
+	sock := filepath.Join(shortTempDir(t), "bus.sock")
+	first := serveAt(t, sock, broker.Config{}, nil)
+	opts, states := reconnecting(sock, "procmond")
+	c := dial(t, opts)
+	states.expect(t, client.Connected)
+	first.stop(t)
+	states.expect(t, client.Reconnecting)
+	return c, sock, states
+}
+
 // localInbox collects what a broker's in-process subscription receives.
 type localInbox chan *broker.Message
 
@@ -257,13 +271,7 @@ func TestWhenFullWhileDisconnected(t *testing.T) {
 }
 
 func TestPublishConfirmedAcrossReconnect(t *testing.T) {
-	sock := filepath.Join(shortTempDir(t), "bus.sock")
-	first := serveAt(t, sock, broker.Config{}, nil)
-	opts, states := reconnecting(sock, "procmond")
-	c := dial(t, opts)
-	states.expect(t, client.Connected)
-	first.stop(t)
-	states.expect(t, client.Reconnecting)
+	c, sock, _ := disconnected(t)
 
 	// Buffered while disconnected: sent on the next connection, confirmed.
 	ctx, cancel := ctxT()
@@ -397,13 +405,7 @@ func TestResubscriptionRefused(t *testing.T) {
 }
 
 func TestReconnectClaimRefused(t *testing.T) {
-	sock := filepath.Join(shortTempDir(t), "bus.sock")
-	first := serveAt(t, sock, broker.Config{}, nil)
-	opts, states := reconnecting(sock, "procmond")
-	c := dial(t, opts)
-	states.expect(t, client.Connected)
-	first.stop(t)
-	states.expect(t, client.Reconnecting)
+	c, sock, states := disconnected(t)
 
 	refuse := acl.AdmitFunc(func(name string, _ acl.Peer) (*acl.Principal, error) {
 		return nil, fmt.Errorf("%w: %s is not welcome here", acl.ErrClaimRefused, name)
@@ -577,13 +579,7 @@ func TestSubscribeWhileReconnecting(t *testing.T) {
 }
 
 func TestCloseWhileReconnecting(t *testing.T) {
-	sock := filepath.Join(shortTempDir(t), "bus.sock")
-	first := serveAt(t, sock, broker.Config{}, nil)
-	opts, states := reconnecting(sock, "procmond")
-	c := dial(t, opts)
-	states.expect(t, client.Connected)
-	first.stop(t)
-	states.expect(t, client.Reconnecting)
+	c, _, states := disconnected(t)
 
 	ctx, cancel := ctxT()
 	defer cancel()
