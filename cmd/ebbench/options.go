@@ -51,6 +51,10 @@ type options struct {
 	brokerQueue int // per receiver; 0 means enough for the run
 	cpuProfile  string
 	memProfile  string
+	// clientProfiles is a directory where every client process (publishers,
+	// subscribers, requester, responder, raw roles and the relay) writes
+	// a CPU profile, named after its scenario, role and index.
+	clientProfiles string
 
 	pubName, subName, reqName, respName string
 	topic, reqTopic                     string
@@ -82,6 +86,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.brokerQueue, "broker-queue", 0, "the started broker's queue per receiver, in `messages` (0: enough for the whole run; 8192 is the production default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "the started broker writes a CPU profile to `file` when it shuts down")
 	fs.StringVar(&o.memProfile, "memprofile", "", "the started broker writes a heap profile to `file` when it shuts down")
+	fs.StringVar(&o.clientProfiles, "client-profiles", "", "every client process writes a CPU profile into `dir` (<scenario>-<role>-<index>.cpu)")
 	fs.StringVar(&o.pubName, "pub-name", "procmond", "client name publishers claim")
 	fs.StringVar(&o.subName, "sub-name", "daemoneye-agent", "client name subscribers claim")
 	fs.StringVar(&o.reqName, "req-name", "daemoneye-agent", "client name the requester claims")

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -45,6 +46,9 @@ func (b *bench) perform(ctx context.Context, sc scenario, c cast, total int64, l
 			// A backstop: the child gives up by itself should the
 			// parent's own bounds somehow fail.
 			cfg.timeout = limit + 2*readyTimeout
+			if dir := b.opts.clientProfiles; dir != "" {
+				cfg.cpuProfile = filepath.Join(dir, fmt.Sprintf("%s-%s-%d.cpu", sc.name, cfg.role, i))
+			}
 			k, err := b.sup.start(fmt.Sprintf("%s %s[%d]", sc.name, cfg.role, i), cfg)
 			if err != nil {
 				return nil, err

@@ -94,7 +94,7 @@ func (c *roleConfig) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&c.managed, "managed", false, "broker: stop when stdin ends")
 	fs.IntVar(&c.queueMessages, "queue-messages", 0, "broker: queue per receiver, messages (0: default)")
 	fs.IntVar(&c.queueBytes, "queue-bytes", 0, "broker: queue per receiver, bytes (0: default)")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "broker: write a CPU profile to `file` at shutdown")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` at the end")
 	fs.StringVar(&c.memProfile, "memprofile", "", "broker: write a heap profile to `file` at shutdown")
 }
 
@@ -311,7 +311,26 @@ func runRole(args []string) int {
 			}
 		}()
 	}
+	var stopProfile func() error
+	if cfg.role != roleBroker && cfg.cpuProfile != "" {
+		// The broker profiles itself, around its own shutdown.
+		stopProfile, err = startProfiles(roleConfig{cpuProfile: cfg.cpuProfile})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ebbench %s: %v\n", cfg.role, err)
+			return 1
+		}
+		defer func() {
+			if stopProfile != nil {
+				_ = stopProfile()
+			}
+		}()
+	}
 	res, err := fn(ctx, cfg, cio)
+	if stopProfile != nil {
+		// Before the outcome: the parent may end the process once it has it.
+		err = errors.Join(err, stopProfile())
+		stopProfile = nil
+	}
 	switch {
 	case err != nil && errors.Is(context.Cause(ctx), errStdinClosed):
 		return 0 // told to stop: the parent no longer listens
