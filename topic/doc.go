@@ -16,7 +16,7 @@
 // [Index] is what the broker routes with. It maps filters to subscriber values
 // in a trie of levels, so matching a name costs time proportional to its
 // levels rather than to the number of subscriptions, and it caches the route
-// for each recently published name so the steady state is one map lookup.
+// for each recently published name so the steady state is one cache lookup.
 //
 // The topics the agent and its collectors use are constants in this package;
 // docs/topics.md describes who publishes and who subscribes to each.

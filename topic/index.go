@@ -30,8 +30,8 @@ type IndexStats struct {
 //
 // V is the value attached to a filter; the broker uses its subscription type.
 // R is the route the caller compiles from the values a name matches. The index
-// caches R per name, so routing a name that was recently published costs one
-// map lookup under a read lock.
+// caches R per name, so routing a name that was recently published costs a
+// hash and a scan of a few cache slots under a read lock.
 //
 // Any Insert or Remove that changes the index invalidates the whole cache in
 // constant time, by advancing a generation number that cached routes are
@@ -41,11 +41,11 @@ type Index[V comparable, R any] struct {
 	cacheSize int                              // immutable; 0 when the cache is disabled
 
 	mu        sync.RWMutex
-	root      *node[V]                 // guarded by mu
-	count     int                      // guarded by mu; (filter, value) pairs
-	gen       uint64                   // guarded by mu; advanced by every change to the trie
-	cache     map[string]cacheEntry[R] // guarded by mu; nil when disabled
-	evictions uint64                   // guarded by mu; written only with mu held for writing
+	root      *node[V]      // guarded by mu
+	count     int           // guarded by mu; (filter, value) pairs
+	gen       uint64        // guarded by mu; advanced by every change to the trie
+	cache     routeCache[R] // empty when the cache is disabled; see routeCache
+	evictions uint64        // guarded by mu; written only with mu held for writing
 
 	// Counted by concurrent readers holding only the read lock.
 	hits, misses atomic.Uint64
@@ -71,7 +71,7 @@ func NewIndex[V comparable, R any](compile func(name string, matches []V) R, opt
 	}
 	if size > 0 {
 		x.cacheSize = size
-		x.cache = make(map[string]cacheEntry[R])
+		x.cache = newRouteCache[R](size)
 	}
 	return x
 }
@@ -88,7 +88,7 @@ func (x *Index[V, R]) Insert(f Filter, v V) {
 	for _, level := range trieEdges(f) {
 		n = n.childOrCreate(level)
 	}
-	if n.valuesFor(f).add(v) {
+	if n.add(f, v) {
 		x.count++
 		x.gen++
 	}
@@ -114,7 +114,7 @@ func (x *Index[V, R]) Remove(f Filter, v V) bool {
 		}
 		path = append(path, n)
 	}
-	if !n.valuesFor(f).remove(v) {
+	if !n.remove(f, v) {
 		return false
 	}
 	x.count--
@@ -126,11 +126,18 @@ func (x *Index[V, R]) Remove(f Filter, v V) bool {
 // Match returns the route for the values whose filters match name. name must
 // be valid (see [ValidateName]); the index does not check it again.
 func (x *Index[V, R]) Match(name string) R {
+	var h uint64
+	if x.cacheSize > 0 {
+		// Hashed before locking, and once for both the lookup and the store.
+		h = x.cache.hash(name)
+	}
 	x.mu.RLock()
-	if route, ok := x.lookupLocked(name); ok {
-		x.mu.RUnlock()
-		x.hits.Add(1)
-		return route
+	if h != 0 {
+		if route, ok := x.lookupLocked(name, h); ok {
+			x.mu.RUnlock()
+			x.hits.Add(1)
+			return route
+		}
 	}
 	matches := x.collectLocked(name)
 	gen := x.gen
@@ -138,7 +145,9 @@ func (x *Index[V, R]) Match(name string) R {
 	x.misses.Add(1)
 
 	route := x.compile(name, matches)
-	x.store(name, route, gen)
+	if h != 0 {
+		x.store(name, h, route, gen)
+	}
 	return route
 }
 
@@ -165,23 +174,34 @@ func (x *Index[V, R]) Stats() IndexStats {
 		Hits:       x.hits.Load(),
 		Misses:     x.misses.Load(),
 		Evictions:  x.evictions,
-		Size:       len(x.cache),
+		Size:       x.cache.used,
 		Generation: x.gen,
 	}
 }
 
-// collectLocked returns the values of every filter that matches name.
-// Caller holds x.mu for reading or writing.
+// collectLocked returns the values of every filter that matches name, in a
+// slice of their own. Caller holds x.mu for reading or writing.
 func (x *Index[V, R]) collectLocked(name string) []V {
+	// Splitting once spares the walk from scanning a level again for every
+	// branch that reaches it.
+	var split [MaxLevels]string
+	levels := appendLevels(split[:0], name)
+	// Most names match a few filters: collect on the stack and allocate the
+	// result once, at its final size.
+	var scratch [16]V
+	found := scratch[:0]
+	var frontier [8]*node[V]
 	if !isReserved(name) {
-		return x.root.collect(nil, name, 0)
+		found = collect(found, append(frontier[:0], x.root), levels)
+	} else if child := x.root.literalChild(levels[0]); child != nil {
+		// Wildcards at the root never match reserved names, so only the
+		// literal child for the first level can lead to a match.
+		found = collect(found, append(frontier[:0], child), levels[1:])
 	}
-	// Wildcards at the root never match reserved names, so only the literal
-	// child for the first level can lead to a match.
-	level, next := nextLevel(name, 0)
-	child := x.root.literal[level]
-	if child == nil {
+	if len(found) == 0 {
 		return nil
 	}
-	return child.collect(nil, name, next)
+	// Copied even when found has outgrown scratch: returning found itself
+	// would make the compiler move scratch to the heap.
+	return append([]V(nil), found...)
 }

@@ -169,8 +169,8 @@ func testIndexPrune(t *testing.T, opts IndexOptions) {
 	for v := range 3 {
 		x.Remove(MustParseFilter("a.b.c.d.e.f"), fmt.Sprint(7, v))
 	}
-	abc := x.root.literal["a"].literal["b"].literal["c"]
-	if abc == nil || abc.literal != nil {
+	abc := x.root.child("a").child("b").child("c")
+	if abc == nil || abc.literal != nil || abc.only != nil {
 		t.Errorf("after removing a.b.c.d.e.f, node a.b.c = %+v, want one with no children", abc)
 	}
 
@@ -276,6 +276,35 @@ func TestIndexCacheBound(t *testing.T) {
 	}
 }
 
+// Sizes that are not a multiple of the set size still give every slot to
+// exactly one set, and every slot gets used.
+func TestIndexCacheUnevenSets(t *testing.T) {
+	for _, size := range []int{1, 3, cacheWays - 1, cacheWays + 1, 13, 100, DefaultCacheSize + 5} {
+		c := newRouteCache[int](size)
+		next := 0
+		for s := range c.sets {
+			lo, hi := c.bounds(s)
+			if lo != next || hi <= lo || hi-lo > cacheWays {
+				t.Fatalf("size %d: set %d has slots [%d, %d), want a non-empty run of at most %d from %d", size, s, lo, hi, cacheWays, next)
+			}
+			next = hi
+		}
+		if next != size {
+			t.Fatalf("size %d: sets cover %d slots", size, next)
+		}
+
+		x := newStringIndex(IndexOptions{CacheSize: size})
+		x.Insert(MustParseFilter("n.+"), "v")
+		names := 30 * size
+		for i := range names {
+			checkMatch(t, x, "n."+strconv.Itoa(i), "v")
+		}
+		if s := x.Stats(); s.Size != size || s.Evictions != uint64(names-size) {
+			t.Errorf("size %d: Stats = %+v", size, s)
+		}
+	}
+}
+
 func TestIndexDefaultCacheSize(t *testing.T) {
 	x := newStringIndex(IndexOptions{})
 	if x.cacheSize != DefaultCacheSize {
@@ -289,6 +318,9 @@ func TestIndexCacheDisabled(t *testing.T) {
 	for range 10 {
 		checkMatch(t, x, "a", "v")
 		checkMatch(t, x, "b")
+	}
+	if _, ok := x.Cached([]byte("a")); ok {
+		t.Error("Cached found a route with the cache disabled")
 	}
 	if s := x.Stats(); s.Hits != 0 || s.Misses != 20 || s.Size != 0 || s.Evictions != 0 {
 		t.Errorf("Stats = %+v", s)

@@ -94,6 +94,18 @@ func nextLevel(name string, pos int) (level string, next int) {
 	return name[pos : pos+i], pos + i + 1
 }
 
+// appendLevels appends the levels of name to dst.
+func appendLevels(dst []string, name string) []string {
+	for {
+		i := strings.IndexByte(name, separator)
+		if i < 0 {
+			return append(dst, name)
+		}
+		dst = append(dst, name[:i])
+		name = name[i+1:]
+	}
+}
+
 // isReserved reports whether name is a broker-reserved ('$') topic.
 func isReserved(name string) bool {
 	return name != "" && name[0] == reservedMark

@@ -5,11 +5,25 @@ package topic
 //
 // All node methods require the owning Index's mu: held for writing by those
 // that modify the trie, for reading or writing by the rest.
+//
+// The fields a walk reads at every node come first, so that they tend to
+// share a cache line; a large trie does not fit in the processor's caches,
+// and a match costs roughly one miss per line it reads.
 type node[V comparable] struct {
-	literal map[string]*node[V] // children by exact level; nil when there are none
-	plus    *node[V]            // child for a "+" level
-	values  valueSet[V]         // values of filters that end at this node
-	hash    valueSet[V]         // values of filters that end in "#" after this node
+	// Values of filters that end in "#" after this node. Few nodes have
+	// any, so the set is allocated on demand to keep nodes small.
+	hash *valueSet[V]
+
+	// Children by exact level. Most nodes of a large trie have a single
+	// literal child, which is kept in only and onlyLevel instead of a map:
+	// a one-entry map costs two more allocations and, on every match, two
+	// more cache misses. literal is nil unless there are two or more.
+	literal   map[string]*node[V]
+	only      *node[V] // the single literal child; nil when there is none or literal is set
+	onlyLevel string
+	plus      *node[V] // child for a "+" level
+
+	values valueSet[V] // values of filters that end at this node
 }
 
 // trieEdges returns the levels of f that are edges in the trie. A trailing
@@ -25,13 +39,31 @@ func endsInHash(f Filter) bool {
 	return len(f.levels) > 0 && f.levels[len(f.levels)-1] == multiWildcard
 }
 
-// valuesFor returns the set, on the node where f's edges end, that holds f's
-// values. Caller holds mu.
-func (n *node[V]) valuesFor(f Filter) *valueSet[V] {
-	if endsInHash(f) {
-		return &n.hash
+// add attaches v to f, a filter whose edges end at n, and reports whether it
+// was absent. Caller holds mu for writing.
+func (n *node[V]) add(f Filter, v V) bool {
+	if !endsInHash(f) {
+		return n.values.add(v)
 	}
-	return &n.values
+	if n.hash == nil {
+		n.hash = new(valueSet[V])
+	}
+	return n.hash.add(v)
+}
+
+// remove detaches v from f, a filter whose edges end at n, and reports
+// whether it was attached. Caller holds mu for writing.
+func (n *node[V]) remove(f Filter, v V) bool {
+	if !endsInHash(f) {
+		return n.values.remove(v)
+	}
+	if n.hash == nil || !n.hash.remove(v) {
+		return false
+	}
+	if n.hash.len() == 0 {
+		n.hash = nil
+	}
+	return true
 }
 
 // child returns the child for level, or nil. Caller holds mu.
@@ -39,7 +71,19 @@ func (n *node[V]) child(level string) *node[V] {
 	if level == singleWildcard {
 		return n.plus
 	}
-	return n.literal[level]
+	return n.literalChild(level)
+}
+
+// literalChild returns the child for level, a level other than "+", or nil.
+// Caller holds mu.
+func (n *node[V]) literalChild(level string) *node[V] {
+	if n.literal != nil {
+		return n.literal[level]
+	}
+	if n.only != nil && n.onlyLevel == level {
+		return n.only
+	}
+	return nil
 }
 
 // childOrCreate returns the child for level, adding it if needed. Caller
@@ -53,10 +97,15 @@ func (n *node[V]) childOrCreate(level string) *node[V] {
 		n.plus = c
 		return c
 	}
-	if n.literal == nil {
-		n.literal = make(map[string]*node[V])
+	switch {
+	case n.literal != nil:
+		n.literal[level] = c
+	case n.only == nil:
+		n.only, n.onlyLevel = c, level
+	default:
+		n.literal = map[string]*node[V]{n.onlyLevel: n.only, level: c}
+		n.only, n.onlyLevel = nil, ""
 	}
-	n.literal[level] = c
 	return c
 }
 
@@ -66,8 +115,17 @@ func (n *node[V]) removeChild(level string) {
 		n.plus = nil
 		return
 	}
+	if n.literal == nil {
+		if n.onlyLevel == level {
+			n.only, n.onlyLevel = nil, ""
+		}
+		return
+	}
 	delete(n.literal, level)
-	if len(n.literal) == 0 {
+	if len(n.literal) == 1 {
+		for level, c := range n.literal {
+			n.only, n.onlyLevel = c, level
+		}
 		n.literal = nil
 	}
 }
@@ -75,7 +133,7 @@ func (n *node[V]) removeChild(level string) {
 // isEmpty reports whether n holds no values and has no children. Caller
 // holds mu.
 func (n *node[V]) isEmpty() bool {
-	return n.plus == nil && len(n.literal) == 0 && n.values.len() == 0 && n.hash.len() == 0
+	return n.plus == nil && n.only == nil && len(n.literal) == 0 && n.values.len() == 0 && n.hash == nil
 }
 
 // prune detaches the empty nodes at the bottom of path, where path[i+1] is
@@ -87,21 +145,39 @@ func prune[V comparable](path []*node[V], edges []string) {
 	}
 }
 
-// collect appends to dst the values of the filters below n that match the
-// levels of name from byte pos on; pos is -1 when every level has been
-// consumed. Caller holds mu.
-func (n *node[V]) collect(dst []V, name string, pos int) []V {
-	// "#" matches whatever remains, including nothing.
-	dst = n.hash.appendTo(dst)
-	if pos < 0 {
-		return n.values.appendTo(dst)
+// collect appends to dst the values of the filters below the nodes in from
+// that match levels, the levels of a name that remain below them. from is
+// scratch space and is overwritten. Caller holds mu.
+//
+// The walk is breadth first: the lookups for one level are independent of
+// each other, so the processor can overlap their cache misses, where a depth
+// first walk would wait for each branch's misses in turn.
+func collect[V comparable](dst []V, from []*node[V], levels []string) []V {
+	var spare [8]*node[V]
+	cur, next := from, spare[:0]
+	for _, level := range levels {
+		for _, n := range cur {
+			// "#" matches whatever remains, including nothing.
+			if n.hash != nil {
+				dst = n.hash.appendTo(dst)
+			}
+			if c := n.literalChild(level); c != nil {
+				next = append(next, c)
+			}
+			if n.plus != nil {
+				next = append(next, n.plus)
+			}
+		}
+		if len(next) == 0 {
+			return dst
+		}
+		cur, next = next, cur[:0]
 	}
-	level, next := nextLevel(name, pos)
-	if c := n.literal[level]; c != nil {
-		dst = c.collect(dst, name, next)
-	}
-	if n.plus != nil {
-		dst = n.plus.collect(dst, name, next)
+	for _, n := range cur {
+		if n.hash != nil {
+			dst = n.hash.appendTo(dst)
+		}
+		dst = n.values.appendTo(dst)
 	}
 	return dst
 }

@@ -5,17 +5,30 @@ package topic
 // and Remove constant-time when thousands subscribe to one filter.
 const smallSet = 8
 
-// valueSet is a set of values kept in a slice, so matching copies it with one
-// append. Order is not preserved: removal swaps the last item into the hole.
+// valueSet is a set of values. Most filters have a single subscriber, so a
+// set of one keeps its value inline: matching it then reads nothing beyond the
+// trie node. Larger sets keep their values in a slice, so matching copies
+// them with one append. Order is not preserved: removal swaps the last item
+// into the hole.
 type valueSet[V comparable] struct {
-	items []V
-	pos   map[V]int // index of each item in items; nil while the set is small
+	single bool      // the set holds exactly one, in one
+	one    V         // the value of a set of one
+	items  []V       // the values of a set of two or more; empty otherwise
+	pos    map[V]int // index of each item in items; nil while the set is small
 }
 
-func (s *valueSet[V]) len() int { return len(s.items) }
+func (s *valueSet[V]) len() int {
+	if s.single {
+		return 1
+	}
+	return len(s.items)
+}
 
 // appendTo appends the set's values to dst.
 func (s *valueSet[V]) appendTo(dst []V) []V {
+	if s.single {
+		return append(dst, s.one)
+	}
 	return append(dst, s.items...)
 }
 
@@ -36,7 +49,19 @@ func (s *valueSet[V]) indexOf(v V) int {
 
 // add adds v and reports whether it was absent.
 func (s *valueSet[V]) add(v V) bool {
-	if s.indexOf(v) >= 0 {
+	switch {
+	case s.single:
+		if s.one == v {
+			return false
+		}
+		s.items = append(s.items[:0], s.one, v)
+		var zero V
+		s.single, s.one = false, zero
+		return true
+	case len(s.items) == 0:
+		s.single, s.one = true, v
+		return true
+	case s.indexOf(v) >= 0:
 		return false
 	}
 	s.items = append(s.items, v)
@@ -54,6 +79,14 @@ func (s *valueSet[V]) add(v V) bool {
 
 // remove removes v and reports whether it was present.
 func (s *valueSet[V]) remove(v V) bool {
+	var zero V
+	if s.single {
+		if s.one != v {
+			return false
+		}
+		s.single, s.one = false, zero // let the collector have it
+		return true
+	}
 	i := s.indexOf(v)
 	if i < 0 {
 		return false
@@ -61,8 +94,7 @@ func (s *valueSet[V]) remove(v V) bool {
 	last := len(s.items) - 1
 	moved := s.items[last]
 	s.items[i] = moved
-	var zero V
-	s.items[last] = zero // let the collector have it
+	s.items[last] = zero
 	s.items = s.items[:last]
 	if s.pos != nil {
 		delete(s.pos, v)
@@ -75,6 +107,13 @@ func (s *valueSet[V]) remove(v V) bool {
 			s.pos = nil
 		}
 	}
+	if len(s.items) == 1 {
+		// Back to a set of one. The array stays, unless shrink drops it,
+		// for when the set grows again.
+		s.single, s.one = true, s.items[0]
+		s.items[0] = zero
+		s.items = s.items[:0]
+	}
 	s.shrink()
 	return true
 }
@@ -82,10 +121,7 @@ func (s *valueSet[V]) remove(v V) bool {
 // shrink releases the backing array once most of it is unused, so a filter
 // that once had many subscribers does not pin their memory.
 func (s *valueSet[V]) shrink() {
-	switch {
-	case len(s.items) == 0:
-		s.items = nil
-	case cap(s.items) > 4*smallSet && len(s.items) < cap(s.items)/4:
+	if cap(s.items) > 4*smallSet && len(s.items) < cap(s.items)/4 {
 		s.items = append([]V(nil), s.items...)
 	}
 }
