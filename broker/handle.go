@@ -95,7 +95,7 @@ func (s *session) fastPublish(v *wire.PublishView) (endCause, bool) {
 	}
 	s.published.Add(1)
 	n, err := s.b.publishRoute(rt, outgoing{topic: name, payload: v.Payload, correlationRaw: v.Correlation,
-		from: s.publisher, fromRaw: s.publisherRaw, wake: &s.wake, received: s.received})
+		from: s.publisher, fromRaw: s.publisherRaw, wake: &s.wake, tally: &s.tally, received: s.received})
 	s.publishDone(name, v.PublishID, n, err)
 	return endCause{}, true
 }
@@ -131,7 +131,7 @@ func (s *session) handlePublish(p *pb.Publish) bool {
 	}
 	s.published.Add(1)
 	n, err := s.b.publish(outgoing{topic: p.Topic, payload: p.Payload, correlation: p.Correlation,
-		from: s.publisher, fromRaw: s.publisherRaw, wake: &s.wake, received: s.received})
+		from: s.publisher, fromRaw: s.publisherRaw, wake: &s.wake, tally: &s.tally, received: s.received})
 	s.publishDone(p.Topic, p.PublishId, n, err)
 	return true
 }

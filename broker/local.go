@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/daemoneye/eventbus/topic"
 
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
@@ -78,7 +80,8 @@ func (b *Broker) Publish(name string, payload []byte, corr *pb.Correlation) (int
 	if err != nil {
 		return 0, err
 	}
-	return b.publish(outgoing{topic: name, payload: bytes.Clone(payload), correlation: corr, from: l.publisher})
+	// Routing copies the payload into the event before it returns.
+	return b.publish(outgoing{topic: name, payload: payload, correlation: corr, from: l.publisher, fromRaw: l.publisherRaw})
 }
 
 // Subscribe subscribes the hosting program to filter. handler runs on the
@@ -212,7 +215,9 @@ type localSession struct {
 	b         *Broker
 	q         *queue
 	publisher *pb.Publisher
-	done      chan struct{}
+	// publisherRaw is publisher encoded once, for the frames of its events.
+	publisherRaw []byte
+	done         chan struct{}
 
 	mu     sync.Mutex // guards subs and nextID
 	subs   map[uint32]*LocalSubscription
@@ -227,12 +232,18 @@ func (b *Broker) localSession() (*localSession, error) {
 	}
 	if b.local == nil {
 		id := b.nextSessionID.Add(1)
+		publisher := &pb.Publisher{ClientName: b.cfg.LocalName, SessionId: id}
+		raw, err := proto.Marshal(publisher)
+		if err != nil {
+			return nil, fmt.Errorf("broker: encode the in-process publisher: %w", err)
+		}
 		b.local = &localSession{
-			b:         b,
-			q:         newQueue(b.cfg.QueueMessages, b.cfg.QueueBytes, 1),
-			publisher: &pb.Publisher{ClientName: b.cfg.LocalName, SessionId: id},
-			done:      make(chan struct{}),
-			subs:      make(map[uint32]*LocalSubscription),
+			b:            b,
+			q:            newQueue(b.cfg.QueueMessages, b.cfg.QueueBytes, 1),
+			publisher:    publisher,
+			publisherRaw: raw,
+			done:         make(chan struct{}),
+			subs:         make(map[uint32]*LocalSubscription),
 		}
 		go b.local.dispatch()
 	}
@@ -264,8 +275,10 @@ func (l *localSession) dispatch() {
 	defer close(l.done)
 	for range l.q.wake {
 		batch, closed := l.q.take()
-		for i := range batch {
-			l.deliver(&batch[i])
+		for c := batch; c != nil; c = c.next {
+			for i := range c.entries() {
+				l.deliver(&c.items[i])
+			}
 		}
 		l.q.recycle(batch)
 		if closed {

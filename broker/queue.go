@@ -5,6 +5,10 @@ import "sync"
 // queue is a receiver's bounded outbound queue. Publishers push without ever
 // blocking; one consumer goroutine (a socket writer or the in-process
 // dispatcher) takes everything queued at once, so it can batch.
+//
+// Entries live in fixed-size chunks from a shared pool rather than in one
+// growing slice: a receiver that falls behind never has its backlog copied
+// to a bigger array, and an idle receiver holds no chunk at all.
 type queue struct {
 	maxMsgs, maxBytes int
 	// maxControl bounds replies (acks, pongs, errors) separately: they are
@@ -13,14 +17,13 @@ type queue struct {
 	maxControl int
 	wake       chan struct{} // capacity 1: a pending wake-up for the consumer
 
-	mu       sync.Mutex // guards the fields below
-	items    []queued
-	spare    []queued // the consumer's previous batch, reused
-	msgs     int      // events in items
-	bytes    int      // bytes of events in items
-	controls int      // control frames in items
-	gap      uint64   // events dropped since the last queued event
-	closed   bool
+	mu         sync.Mutex // guards the fields below
+	head, tail *chunk
+	msgs       int    // events queued
+	bytes      int    // bytes of events queued
+	controls   int    // control frames queued
+	gap        uint64 // events dropped since the last queued event
+	closed     bool
 }
 
 // queued is one entry: an event for some of the receiver's subscriptions, or
@@ -32,8 +35,42 @@ type queued struct {
 	control []byte
 }
 
+// chunkEntries is the size of a chunk: large enough that taking a chunk
+// from the pool is rare next to pushing, small enough (about 10 KiB) that a
+// receiver with a few events queued does not pin much.
+const chunkEntries = 256
+
+// chunk is a run of queued entries; a queue, and the batch its consumer
+// takes, is a list of them.
+type chunk struct {
+	items [chunkEntries]queued
+	n     int
+	next  *chunk
+}
+
+var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
+
+// entries returns the chunk's queued entries.
+func (c *chunk) entries() []queued { return c.items[:c.n] }
+
 func newQueue(maxMsgs, maxBytes, maxControl int) *queue {
 	return &queue{maxMsgs: maxMsgs, maxBytes: maxBytes, maxControl: maxControl, wake: make(chan struct{}, 1)}
+}
+
+// appendLocked adds an entry at the tail; q.mu must be held.
+func (q *queue) appendLocked(it queued) {
+	t := q.tail
+	if t == nil || t.n == chunkEntries {
+		c := chunkPool.Get().(*chunk)
+		if t == nil {
+			q.head = c
+		} else {
+			t.next = c
+		}
+		q.tail, t = c, c
+	}
+	t.items[t.n] = it
+	t.n++
 }
 
 // pushResult says what happened to a pushed entry.
@@ -79,7 +116,10 @@ func (q *queue) push(ev *event, sids []uint32, countDrop bool) pushResult {
 	if q.gap > 0 {
 		res = pushedAfterGap
 	}
-	q.items = append(q.items, queued{ev: ev, sids: sids, dropped: q.gap})
+	q.appendLocked(queued{ev: ev, sids: sids, dropped: q.gap})
+	// Counted before the consumer can see the entry, so that it cannot
+	// release the event first.
+	ev.retain()
 	q.gap = 0
 	q.msgs++
 	q.bytes += size
@@ -100,7 +140,7 @@ func (q *queue) pushControl(frame []byte) bool {
 		q.mu.Unlock()
 		return false
 	}
-	q.items = append(q.items, queued{control: frame})
+	q.appendLocked(queued{control: frame})
 	q.controls++
 	q.mu.Unlock()
 	q.signal()
@@ -114,26 +154,33 @@ func (q *queue) signal() {
 	}
 }
 
-// take hands the consumer everything queued, in order, and whether the
-// queue is closed. The returned slice is valid until the next take.
-func (q *queue) take() (batch []queued, closed bool) {
+// take hands the consumer everything queued, in order, as a list of chunks
+// (nil when nothing is queued), and whether the queue is closed. The
+// consumer gives the batch back with recycle once it is done with it.
+func (q *queue) take() (batch *chunk, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	batch, q.items = q.items, q.spare[:0]
-	q.spare = nil
+	batch = q.head
+	q.head, q.tail = nil, nil
 	q.msgs, q.bytes, q.controls = 0, 0, 0
 	return batch, q.closed
 }
 
-// recycle gives a processed batch back for reuse, after clearing the
-// references it holds so events can be collected.
-func (q *queue) recycle(batch []queued) {
-	clear(batch)
-	q.mu.Lock()
-	if q.spare == nil && cap(batch) <= 4*q.maxMsgs {
-		q.spare = batch[:0]
+// recycle releases the events of a processed batch and returns its chunks
+// to the pool, cleared, so nothing they referenced stays reachable.
+func (q *queue) recycle(batch *chunk) {
+	for c := batch; c != nil; {
+		for i := range c.entries() {
+			if ev := c.items[i].ev; ev != nil {
+				ev.release()
+			}
+		}
+		clear(c.items[:c.n])
+		next := c.next
+		c.n, c.next = 0, nil
+		chunkPool.Put(c)
+		c = next
 	}
-	q.mu.Unlock()
 }
 
 // close stops further pushes; the consumer drains what is queued and then

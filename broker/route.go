@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -195,6 +196,57 @@ type event struct {
 	// wake, when set, defers waking the receivers' consumers to the
 	// publishing session's reader (see wakeups); nil wakes them at once.
 	wake *wakeups
+	// refs counts the holders: the router while it routes, and each queue
+	// entry until its consumer is done. The last release returns a pooled
+	// event to its pool.
+	refs atomic.Int32
+	// pool is the index in eventPools the event came from, or -1.
+	pool int8
+}
+
+// Events whose frames are small enough are recycled, frame buffer and all,
+// through one pool per frame capacity: the broker's steady state then
+// allocates nothing per event, and the collector has less to do. Larger
+// events are rare and allocated exactly.
+const (
+	smallestPooledFrame = 256
+	eventPoolClasses    = 5 // frames of up to 256 << 4 = 4 KiB
+)
+
+var eventPools [eventPoolClasses]sync.Pool
+
+// getEvent returns an event with an empty frame of capacity at least size,
+// holding one reference for its caller.
+func getEvent(size int) *event {
+	class := 0
+	for c := smallestPooledFrame; c < size; c <<= 1 {
+		class++
+	}
+	if class >= eventPoolClasses {
+		ev := &event{pool: -1, frame: make([]byte, 0, size)}
+		ev.refs.Store(1)
+		return ev
+	}
+	ev, _ := eventPools[class].Get().(*event)
+	if ev == nil {
+		ev = &event{pool: int8(class), frame: make([]byte, 0, smallestPooledFrame<<class)}
+	}
+	ev.refs.Store(1)
+	return ev
+}
+
+// retain adds a holder.
+func (ev *event) retain() { ev.refs.Add(1) }
+
+// release drops a holder; the last one recycles a pooled event, so no one
+// may touch ev after releasing it.
+func (ev *event) release() {
+	if ev.refs.Add(-1) != 0 || ev.pool < 0 {
+		return
+	}
+	ev.deliver, ev.frame, ev.sum = nil, ev.frame[:0], 0
+	ev.topic, ev.payloadLen, ev.wake = "", 0, nil
+	eventPools[ev.pool].Put(ev)
 }
 
 // size is what the event costs a receiver's queue.
@@ -219,6 +271,9 @@ type outgoing struct {
 	fromRaw        []byte // from, encoded; nil encodes it here
 	replyTo        string
 	wake           *wakeups // the publishing session's deferred wake-ups, or nil
+	// tally, when set, gathers the counts for the publishing session's
+	// reader to add later; nil counts at once.
+	tally *routeTally
 	// received is when the broker received the event, in Unix nanoseconds;
 	// zero means now.
 	received int64
@@ -232,11 +287,14 @@ func (b *Broker) publish(o outgoing) (int, error) {
 }
 
 // publishRoute is publish with the route already looked up.
-func (b *Broker) publishRoute(rt *route, o outgoing) (int, error) {
-	b.counters.published.Add(1)
-	if rt.stats != nil {
-		rt.stats.published.Add(1)
-	}
+func (b *Broker) publishRoute(rt *route, o outgoing) (queued int, err error) {
+	defer func() {
+		if o.tally != nil {
+			o.tally.add(b, rt, queued)
+		} else {
+			b.count(rt, 1, uint64(queued))
+		}
+	}()
 	if rt.empty() {
 		return 0, nil
 	}
@@ -244,7 +302,7 @@ func (b *Broker) publishRoute(rt *route, o outgoing) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	queued := 0
+	defer ev.release() // the router's hold; the queues hold their own
 	for i := range rt.targets {
 		t := &rt.targets[i]
 		if t.rcv.enqueue(ev, t.sids) {
@@ -266,11 +324,45 @@ func (b *Broker) publishRoute(rt *route, o outgoing) (int, error) {
 				"group", g.name, "topic", o.topic, "members", len(g.members))
 		}
 	}
-	b.counters.routed.Add(uint64(queued))
-	if rt.stats != nil {
-		rt.stats.delivered.Add(uint64(queued))
-	}
 	return queued, nil
+}
+
+// count adds events published on rt and their deliveries to the broker's
+// and the topic's counters.
+func (b *Broker) count(rt *route, published, routed uint64) {
+	b.counters.published.Add(published)
+	b.counters.routed.Add(routed)
+	if rt.stats != nil {
+		rt.stats.published.Add(published)
+		rt.stats.delivered.Add(routed)
+	}
+}
+
+// routeTally gathers what one session's reader routes between two reads
+// from its socket and adds it to the shared counters in one step: the
+// counters are written by every publishing session, and a cache line
+// bouncing between cores on every event costs more than the event's
+// routing. Consecutive events on one topic, the usual case, share an entry.
+type routeTally struct {
+	rt                *route
+	published, routed uint64
+}
+
+func (t *routeTally) add(b *Broker, rt *route, routed int) {
+	if rt != t.rt {
+		t.flush(b)
+		t.rt = rt
+	}
+	t.published++
+	t.routed += uint64(routed)
+}
+
+// flush adds what was gathered to the counters.
+func (t *routeTally) flush(b *Broker) {
+	if t.published > 0 {
+		b.count(t.rt, t.published, t.routed)
+	}
+	*t = routeTally{}
 }
 
 // newEvent builds what the route's receivers need: the Deliver encoded once
@@ -298,16 +390,22 @@ func (b *Broker) newEvent(rt *route, o *outgoing) (*event, error) {
 	if parts.Publisher == nil && o.from != nil {
 		parts.Publisher, _ = proto.Marshal(o.from)
 	}
-	ev := &event{wake: o.wake}
+	var ev *event
 	if rt.needsFrame {
 		size := wire.DeliverMessageSize(&parts)
 		if n := size + rt.maxSuffix; n > b.cfg.Wire.MaxFrameSize {
 			return nil, fmt.Errorf("%w: its delivery frame would be up to %d bytes, limit is %d", errDeliveryTooLarge, n, b.cfg.Wire.MaxFrameSize)
 		}
-		ev.frame = wire.AppendDeliverMessage(make([]byte, 0, size), &parts)
+		ev = getEvent(size)
+		ev.frame = wire.AppendDeliverMessage(ev.frame, &parts)
 		ev.sum = b.cfg.Wire.CRC.Checksum(ev.frame)
 		ev.topic, ev.payloadLen = o.topic, len(o.payload)
 	}
+	if ev == nil {
+		ev = &event{pool: -1}
+		ev.refs.Store(1)
+	}
+	ev.wake = o.wake
 	if rt.needsDeliver {
 		corr := o.correlation
 		if corr == nil && o.correlationRaw != nil {

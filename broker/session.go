@@ -65,7 +65,8 @@ type session struct {
 	// handled, refused publishes in the current window, and whether the
 	// subscription limit was logged.
 	wake           wakeups
-	received       int64 // when the frames being handled were read, in Unix nanoseconds
+	tally          routeTally // counts of the current batch of input; reader only
+	received       int64      // when the frames being handled were read, in Unix nanoseconds
 	refusals       int
 	refusalWindow  time.Time
 	subLimitLogged bool
@@ -128,6 +129,7 @@ func (s *session) serve() endCause {
 			// Let the receivers' writers send what this batch of frames
 			// queued for them.
 			s.wake.flush()
+			s.tally.flush(s.b)
 			if err := s.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
 				return endCause{reason: "closed", err: err}
 			}
@@ -157,6 +159,9 @@ func (s *session) serve() endCause {
 			}
 			continue
 		}
+		// Whatever the frame asks, the counters include every event
+		// published before it.
+		s.tally.flush(s.b)
 		if err := wire.DecodeEnvelope(msg, env); err != nil {
 			return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_FRAME, err)
 		}
@@ -340,6 +345,7 @@ func (s *session) reply(env *pb.Envelope) {
 // there is something to tell, flush, close, forget.
 func (s *session) end(cause endCause) {
 	s.wake.flush()
+	s.tally.flush(s.b)
 	removed := s.dropSubscriptions()
 	if cause.reason == "slow_consumer" {
 		// The peer is not reading: flushing its full queue would only hold

@@ -36,21 +36,23 @@ func (s *session) writeLoop() {
 
 // writeBatch encodes batch into buf, writing whenever flushThreshold bytes
 // are pending and once at the end.
-func (s *session) writeBatch(buf []byte, batch []queued) ([]byte, error) {
+func (s *session) writeBatch(buf []byte, batch *chunk) ([]byte, error) {
 	delivered := 0
-	for i := range batch {
-		it := &batch[i]
-		if it.control != nil {
-			buf = append(buf, it.control...)
-		} else {
-			buf = s.crc.AppendDeliveryFrame(buf, it.ev.frame, it.ev.sum, it.sids, it.dropped)
-			delivered++
-		}
-		if len(buf) >= flushThreshold {
-			if err := s.write(buf); err != nil {
-				return buf, err
+	for c := batch; c != nil; c = c.next {
+		for i := range c.entries() {
+			it := &c.items[i]
+			if it.control != nil {
+				buf = append(buf, it.control...)
+			} else {
+				buf = s.crc.AppendDeliveryFrame(buf, it.ev.frame, it.ev.sum, it.sids, it.dropped)
+				delivered++
 			}
-			buf = buf[:0]
+			if len(buf) >= flushThreshold {
+				if err := s.write(buf); err != nil {
+					return buf, err
+				}
+				buf = buf[:0]
+			}
 		}
 	}
 	s.delivered.Add(uint64(delivered))
