@@ -111,7 +111,7 @@ func TestParseOptions(t *testing.T) {
 }
 
 func TestTally(t *testing.T) {
-	tl := newTally(true)
+	tl := newTally(true, 7)
 	p := make([]byte, 32)
 	now := time.Now().UnixNano()
 	for _, m := range []struct {
@@ -165,4 +165,40 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Without latencies the tally reads the clock only for the first and the
+// last expected message; a run that falls short ends when await last saw
+// the count move.
+func TestTallyThroughputClock(t *testing.T) {
+	tl := newTally(false, 3)
+	p := make([]byte, payloadHeader)
+	var reads int
+	for seq := range int64(3) {
+		if tl.needsClock() {
+			reads++
+		}
+		stamp(p, 0, seq, 0)
+		tl.observe(p, 0, tl.now())
+	}
+	r, err := tl.result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads != 2 || r.Received != 3 || r.FirstNs == 0 || r.LastNs < r.FirstNs || r.Gaps != 0 {
+		t.Errorf("clock read %d times (want 2), result %+v", reads, *r)
+	}
+
+	short := newTally(false, 10)
+	stamp(p, 0, 0, 0)
+	short.observe(p, 0, short.now())
+	moved := time.Now().Add(time.Millisecond).UnixNano()
+	short.movedNs.Store(moved)
+	r, err = short.result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LastNs != moved {
+		t.Errorf("lossy run ends at %d, want the last movement %d", r.LastNs, moved)
+	}
 }

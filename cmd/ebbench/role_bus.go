@@ -56,8 +56,13 @@ func runPub(ctx context.Context, cfg roleConfig, cio *childIO) (*roleResult, err
 	start := time.Now()
 	for i := range cfg.count {
 		pace.wait(ctx, i)
-		now := time.Now()
-		stamp(payload, cfg.index, i, now.UnixNano())
+		var now int64
+		if cfg.rate > 0 {
+			// Paced sends carry their send time for the latency; a
+			// throughput run does not read the clock per message.
+			now = time.Now().UnixNano()
+		}
+		stamp(payload, cfg.index, i, now)
 		if i == cfg.count-1 {
 			_, err = c.PublishConfirmed(ctx, cfg.topic, payload)
 		} else {
@@ -79,10 +84,10 @@ func runSub(ctx context.Context, cfg roleConfig, cio *childIO) (*roleResult, err
 		return nil, err
 	}
 	defer c.Close()
-	t := newTally(cfg.latency)
+	t := newTally(cfg.latency, cfg.count)
 	// Handlers run one at a time, on the client's dispatch goroutine.
 	if _, err := c.SubscribeContext(ctx, cfg.topic, func(m *client.Message) {
-		t.observe(m.Payload, m.Dropped, time.Now().UnixNano())
+		t.observe(m.Payload, m.Dropped, t.now())
 	}); err != nil {
 		return nil, err
 	}

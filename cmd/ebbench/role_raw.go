@@ -110,10 +110,18 @@ func runRawPub(ctx context.Context, cfg roleConfig, cio *childIO) (*roleResult, 
 	buf := make([]byte, 0, rawBatch+cap(frames.msg)+wire.HeaderSize+wire.MaxDeliverySuffix(len(frames.sids)))
 	pace := newPacer(cfg.rate)
 	start := time.Now()
+	var now, sentNs int64
 	for i := range cfg.count {
 		pace.wait(ctx, i)
-		now := time.Now().UnixNano()
-		stamp(payload, cfg.index, i, now)
+		// As in the bus: a paced send carries its send time, and the
+		// broker stamps events once per batch it reads, not per event.
+		if cfg.rate > 0 {
+			now = time.Now().UnixNano()
+			sentNs = now
+		} else if len(buf) == 0 {
+			now = time.Now().UnixNano()
+		}
+		stamp(payload, cfg.index, i, sentNs)
 		buf = frames.appendFrame(buf, now)
 		if cfg.rate > 0 || len(buf) >= rawBatch || i == cfg.count-1 {
 			if _, err := conn.Write(buf); err != nil {
@@ -152,7 +160,7 @@ func runRawSub(ctx context.Context, cfg roleConfig, cio *childIO) (*roleResult, 
 	defer conn.Close()
 	stopOnCancel(ctx, conn)
 
-	t := newTally(cfg.latency)
+	t := newTally(cfg.latency, cfg.count)
 	ended := make(chan struct{})
 	var readErr error
 	go func() {
@@ -186,7 +194,7 @@ func readDeliveries(r *wire.Reader, t *tally) error {
 		if !ok {
 			return errNotDeliver
 		}
-		t.observe(v.Payload, v.Dropped, time.Now().UnixNano())
+		t.observe(v.Payload, v.Dropped, t.now())
 	}
 }
 

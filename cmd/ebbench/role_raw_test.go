@@ -120,7 +120,7 @@ func TestReadDeliveries(t *testing.T) {
 	}
 	var tl *tally
 	allocs := testing.AllocsPerRun(5, func() {
-		tl = newTally(true)
+		tl = newTally(true, 0)
 		if err := readDeliveries(wire.NewReader(bytes.NewReader(stream), wire.Config{}), tl); err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestReadDeliveries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = readDeliveries(wire.NewReader(bytes.NewReader(ping), wire.Config{}), newTally(false))
+	err = readDeliveries(wire.NewReader(bytes.NewReader(ping), wire.Config{}), newTally(false, 0))
 	if !errors.Is(err, errNotDeliver) || !errors.Is(err, wire.ErrBadMessage) {
 		t.Errorf("a ping: %v, want %v", err, errNotDeliver)
 	}

@@ -37,9 +37,13 @@ func stamp(p []byte, index int, seq int64, sentNs int64) {
 type tally struct {
 	received atomic.Int64
 	lastNs   atomic.Int64
+	// movedNs is when await last saw received change, to within pollEvery:
+	// the end of a run that lost messages, when latencies are not recorded.
+	movedNs atomic.Int64
 
+	expect  int64 // messages the receiver waits for
 	firstNs int64
-	next    map[uint64]uint64 // per publisher index: the next sequence number expected
+	next    []uint64 // per publisher index: the next sequence number expected
 	gaps    int64
 	dups    int64
 	dropped int64
@@ -48,21 +52,45 @@ type tally struct {
 	hist    *hdrhistogram.Histogram // nil unless latencies are recorded
 }
 
-func newTally(latency bool) *tally {
-	t := &tally{next: make(map[uint64]uint64, 4)}
+func newTally(latency bool, expect int64) *tally {
+	t := &tally{expect: expect}
 	if latency {
 		t.hist = benchfmt.NewHistogram()
 	}
 	return t
 }
 
-// observe counts one message received at nowNs; dropped is what the
-// sender (the broker) says it dropped just before it.
-func (t *tally) observe(payload []byte, dropped uint64, nowNs int64) {
-	if t.firstNs == 0 {
-		t.firstNs = nowNs
+// needsClock reports whether the next message's observe needs the time it
+// arrived: always when recording latencies, otherwise only for the first
+// and the last expected. Reading the clock costs as much as a good part of
+// a delivery, and a throughput counter (like natsbench's) does not do it
+// per message.
+func (t *tally) needsClock() bool {
+	if t.hist != nil {
+		return true
 	}
-	t.lastNs.Store(nowNs)
+	n := t.received.Load()
+	return n == 0 || n+1 == t.expect
+}
+
+// now returns the time for the next observe: the clock when needsClock,
+// else zero.
+func (t *tally) now() int64 {
+	if t.needsClock() {
+		return time.Now().UnixNano()
+	}
+	return 0
+}
+
+// observe counts one message received at nowNs (zero: not known); dropped
+// is what the sender (the broker) says it dropped just before it.
+func (t *tally) observe(payload []byte, dropped uint64, nowNs int64) {
+	if nowNs != 0 {
+		if t.firstNs == 0 {
+			t.firstNs = nowNs
+		}
+		t.lastNs.Store(nowNs)
+	}
 	t.dropped += int64(dropped)
 	if len(payload) < payloadHeader {
 		t.bad++
@@ -71,6 +99,10 @@ func (t *tally) observe(payload []byte, dropped uint64, nowNs int64) {
 	}
 	word := binary.LittleEndian.Uint64(payload[0:8])
 	pub, seq := word>>seqBits, word&seqMask
+	if pub >= uint64(len(t.next)) {
+		// At most maxPublishers entries: pub comes from 16 bits.
+		t.next = append(t.next, make([]uint64, pub+1-uint64(len(t.next)))...)
+	}
 	switch next := t.next[pub]; {
 	case seq == next:
 		t.next[pub] = seq + 1
@@ -101,6 +133,10 @@ func (t *tally) result() (*roleResult, error) {
 		Bad:      t.bad,
 		Clamped:  t.clamped,
 	}
+	if t.hist == nil && r.Received != t.expect {
+		// The clock was not read for the last message that came.
+		r.LastNs = max(r.LastNs, t.movedNs.Load())
+	}
 	if t.hist != nil {
 		enc, err := t.hist.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err != nil {
@@ -111,8 +147,9 @@ func (t *tally) result() (*roleResult, error) {
 	return r, nil
 }
 
-// pollEvery is how often a receiver checks whether it is finished.
-const pollEvery = 20 * time.Millisecond
+// pollEvery is how often a receiver checks whether it is finished, and so
+// how precisely it knows when the last message of a lossy run came.
+const pollEvery = time.Millisecond
 
 // await returns once the receiver has expect messages, or once the
 // parent said the senders are done and no message came for quiet, or when
@@ -124,6 +161,7 @@ func (t *tally) await(ctx context.Context, cio *childIO, expect int64, quiet tim
 	defer tick.Stop()
 	done := cio.doneCh
 	var doneNs int64 // when the senders were done
+	var seen int64
 	for t.received.Load() < expect {
 		select {
 		case <-ctx.Done():
@@ -133,7 +171,11 @@ func (t *tally) await(ctx context.Context, cio *childIO, expect int64, quiet tim
 		case <-done:
 			done, doneNs = nil, time.Now().UnixNano()
 		case now := <-tick.C:
-			if doneNs != 0 && now.UnixNano()-max(doneNs, t.lastNs.Load()) > int64(quiet) {
+			if n := t.received.Load(); n != seen {
+				seen = n
+				t.movedNs.Store(now.UnixNano())
+			}
+			if doneNs != 0 && now.UnixNano()-max(doneNs, t.lastNs.Load(), t.movedNs.Load()) > int64(quiet) {
 				return nil
 			}
 		}
