@@ -180,8 +180,9 @@ func (g *groupRoute) deliver(ev *event) bool {
 // exceed the maximum frame size: no receiver could read it.
 var errDeliveryTooLarge = errors.New("broker: event too large to deliver")
 
-// event is one published event on its way to receivers. It is immutable once
-// routing starts and shared by every receiver's queue.
+// event is one published event on its way to receivers. It is immutable from
+// the start of routing until its last holder releases it, and shared by
+// every receiver's queue.
 type event struct {
 	// deliver is the decoded event, for in-process receivers; nil when the
 	// route has none.
@@ -366,8 +367,8 @@ func (t *routeTally) flush(b *Broker) {
 }
 
 // newEvent builds what the route's receivers need: the Deliver encoded once
-// for socket receivers, in one allocation of exactly its size, and the
-// decoded Deliver for in-process ones.
+// for socket receivers, into a pooled buffer of its size class (see
+// getEvent), and the decoded Deliver for in-process ones.
 func (b *Broker) newEvent(rt *route, o *outgoing) (*event, error) {
 	if o.correlationRaw == nil && o.correlation != nil {
 		raw, err := proto.Marshal(o.correlation)

@@ -319,17 +319,11 @@ func runRole(args []string) int {
 			fmt.Fprintf(os.Stderr, "ebbench %s: %v\n", cfg.role, err)
 			return 1
 		}
-		defer func() {
-			if stopProfile != nil {
-				_ = stopProfile()
-			}
-		}()
 	}
 	res, err := fn(ctx, cfg, cio)
 	if stopProfile != nil {
 		// Before the outcome: the parent may end the process once it has it.
 		err = errors.Join(err, stopProfile())
-		stopProfile = nil
 	}
 	switch {
 	case err != nil && errors.Is(context.Cause(ctx), errStdinClosed):
