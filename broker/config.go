@@ -60,6 +60,14 @@ type Config struct {
 	// MaxTopicLength bounds topic names and filters, in bytes; at most
 	// topic.MaxLength.
 	MaxTopicLength int
+	// FlowControlWait bounds how long a publishing session pauses, before
+	// reading more input, for receivers it has just queued events to whose
+	// queues are at least half full: a receiver that keeps up is given
+	// time to drain instead of having events dropped. A receiver that does
+	// not take its queue within the wait is not waited for again until it
+	// has caught up. Negative never pauses: events are dropped as soon as a
+	// queue is full.
+	FlowControlWait time.Duration
 	// SlowConsumerTimeout disconnects a receiver whose queue has been
 	// dropping events for this long; negative never does.
 	SlowConsumerTimeout time.Duration
@@ -87,6 +95,8 @@ const (
 	DefaultLocalName        = "broker"
 	DefaultMaxRefused       = 100
 	DefaultSlowConsumer     = 30 * time.Second
+	DefaultFlowControlWait  = 10 * time.Millisecond
+	MaxFlowControlWait      = time.Second
 	DefaultStatsInterval    = 10 * time.Second
 	DefaultRefusedWindow    = 10 * time.Second
 	DefaultVersion          = "0.1.0"
@@ -115,6 +125,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.RefusedPublishWindow, DefaultRefusedWindow)
 	setDefault(&c.MaxTopicLength, topic.MaxLength)
 	setDefault(&c.SlowConsumerTimeout, DefaultSlowConsumer)
+	setDefault(&c.FlowControlWait, DefaultFlowControlWait)
 	setDefault(&c.StatsInterval, DefaultStatsInterval)
 	setDefault(&c.MaxTopicStats, DefaultMaxTopicStats)
 	if c.Policy == nil {
@@ -157,6 +168,9 @@ func (c Config) Validate() error {
 		if v.val < 0 {
 			errs = append(errs, fmt.Errorf("broker: %s must not be negative", v.name))
 		}
+	}
+	if c.FlowControlWait > MaxFlowControlWait {
+		errs = append(errs, fmt.Errorf("broker: flow control wait %v is above %v: one slow receiver would hold its publishers that long", c.FlowControlWait, MaxFlowControlWait))
 	}
 	if c.IdleTimeout != 0 && c.IdleTimeout < 300*time.Millisecond {
 		errs = append(errs, fmt.Errorf("broker: idle timeout %v is below 300ms", c.IdleTimeout))

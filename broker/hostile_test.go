@@ -865,6 +865,13 @@ func TestSlowReceiver(t *testing.T) {
 		publish()
 	}
 	t.Logf("published %d, dropped %d", seq, tb.Stats().Dropped)
+	// Flow control waited for the subscriber that does not read while its
+	// socket still took bytes, then once in vain, and not since: one
+	// give-up, and a handful of pauses, not one per dropped event.
+	if st := tb.Stats(); st.FlowControlGiveUps != 1 || st.FlowControlWaits > st.Dropped/16 {
+		t.Fatalf("publisher paused %d times and gave up %d times for a subscriber that does not read (%d dropped); want one give-up and few pauses",
+			st.FlowControlWaits, st.FlowControlGiveUps, st.Dropped)
+	}
 
 	// The slow subscriber starts reading. Its deliveries must come in
 	// order, each gap in the sequence announced exactly by dropped_before.

@@ -245,6 +245,7 @@ func (b *Broker) localSession() (*localSession, error) {
 			done:         make(chan struct{}),
 			subs:         make(map[uint32]*LocalSubscription),
 		}
+		b.local.q.log = b.log.With("session", "local")
 		go b.local.dispatch()
 	}
 	return b.local, nil
@@ -274,15 +275,20 @@ func (l *localSession) mayReceive(string) bool { return true }
 func (l *localSession) dispatch() {
 	defer close(l.done)
 	for range l.q.wake {
-		batch, closed := l.q.take()
-		for c := batch; c != nil; c = c.next {
-			for i := range c.entries() {
-				l.deliver(&c.items[i])
+		for {
+			batch, more, closed := l.q.take()
+			for c := batch; c != nil; c = c.next {
+				for i := range c.entries() {
+					l.deliver(&c.items[i])
+				}
 			}
-		}
-		l.q.recycle(batch)
-		if closed {
-			return
+			l.q.recycle(batch)
+			if closed {
+				return
+			}
+			if !more {
+				break
+			}
 		}
 	}
 }

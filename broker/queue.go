@@ -1,6 +1,10 @@
 package broker
 
-import "sync"
+import (
+	"log/slog"
+	"sync"
+	"time"
+)
 
 // queue is a receiver's bounded outbound queue. Publishers push without ever
 // blocking; one consumer goroutine (a socket writer or the in-process
@@ -24,6 +28,17 @@ type queue struct {
 	controls   int    // control frames queued
 	gap        uint64 // events dropped since the last queued event
 	closed     bool
+	// drained is made by a publisher waiting for the consumer to take the
+	// queue (see congested) and closed by that take.
+	drained chan struct{}
+	// takes counts the consumer's takes, so that a publisher that waited
+	// in vain can tell a slow consumer from a stuck one.
+	takes uint64
+	// ignored is set when a publisher waited and the consumer took nothing:
+	// publishers do not wait for it again until it has caught up.
+	ignored bool
+	// log, if set, receives the start of a flow-control episode.
+	log *slog.Logger
 }
 
 // queued is one entry: an event for some of the receiver's subscriptions, or
@@ -45,7 +60,10 @@ const chunkEntries = 256
 type chunk struct {
 	items [chunkEntries]queued
 	n     int
-	next  *chunk
+	// bytes and controls are the event bytes and control frames among
+	// the chunk's entries, so that a partial take can update the counts.
+	bytes, controls int
+	next            *chunk
 }
 
 var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
@@ -57,8 +75,9 @@ func newQueue(maxMsgs, maxBytes, maxControl int) *queue {
 	return &queue{maxMsgs: maxMsgs, maxBytes: maxBytes, maxControl: maxControl, wake: make(chan struct{}, 1)}
 }
 
-// appendLocked adds an entry at the tail; q.mu must be held.
-func (q *queue) appendLocked(it queued) {
+// appendLocked adds an entry of size event bytes at the tail; q.mu must
+// be held.
+func (q *queue) appendLocked(it queued, size int) {
 	t := q.tail
 	if t == nil || t.n == chunkEntries {
 		c := chunkPool.Get().(*chunk)
@@ -71,6 +90,10 @@ func (q *queue) appendLocked(it queued) {
 	}
 	t.items[t.n] = it
 	t.n++
+	t.bytes += size
+	if it.control != nil {
+		t.controls++
+	}
 }
 
 // pushResult says what happened to a pushed entry.
@@ -116,7 +139,7 @@ func (q *queue) push(ev *event, sids []uint32, countDrop bool) pushResult {
 	if q.gap > 0 {
 		res = pushedAfterGap
 	}
-	q.appendLocked(queued{ev: ev, sids: sids, dropped: q.gap})
+	q.appendLocked(queued{ev: ev, sids: sids, dropped: q.gap}, size)
 	// Counted before the consumer can see the entry, so that it cannot
 	// release the event first.
 	ev.retain()
@@ -140,7 +163,7 @@ func (q *queue) pushControl(frame []byte) bool {
 		q.mu.Unlock()
 		return false
 	}
-	q.appendLocked(queued{control: frame})
+	q.appendLocked(queued{control: frame}, 0)
 	q.controls++
 	q.mu.Unlock()
 	q.signal()
@@ -154,16 +177,57 @@ func (q *queue) signal() {
 	}
 }
 
-// take hands the consumer everything queued, in order, as a list of chunks
-// (nil when nothing is queued), and whether the queue is closed. The
-// consumer gives the batch back with recycle once it is done with it.
-func (q *queue) take() (batch *chunk, closed bool) {
+// Bounds of one take: the consumer comes back for the rest after writing
+// this much, which lets publishers waiting for room (see congested) go on
+// without waiting for the whole backlog to be written.
+const (
+	maxTakeChunks = 4
+	maxTakeBytes  = flushThreshold
+)
+
+// take hands the consumer the oldest queued entries, in order, as a list of
+// chunks (nil when nothing is queued): whole chunks, up to maxTakeChunks
+// and about maxTakeBytes. It also reports whether more is queued, and
+// whether the queue is closed with nothing left. The consumer gives the
+// batch back with recycle once it is done with it.
+func (q *queue) take() (batch *chunk, more, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	batch = q.head
-	q.head, q.tail = nil, nil
-	q.msgs, q.bytes, q.controls = 0, 0, 0
-	return batch, q.closed
+	if q.ignored && 8*q.msgs <= q.maxMsgs && 8*q.bytes <= q.maxBytes {
+		// Caught up: worth waiting for again.
+		q.ignored = false
+	}
+	q.takes++
+	var last *chunk
+	chunks, bytes := 0, 0
+	for c := q.head; c != nil && chunks < maxTakeChunks && bytes < maxTakeBytes; c = c.next {
+		last = c
+		chunks++
+		bytes += c.bytes
+		q.msgs -= c.n - c.controls
+		q.bytes -= c.bytes
+		q.controls -= c.controls
+	}
+	if last != nil {
+		batch, q.head = q.head, last.next
+		last.next = nil
+		if q.head == nil {
+			q.tail = nil
+		}
+	}
+	if 2*q.msgs < q.maxMsgs && 2*q.bytes < q.maxBytes {
+		q.releaseWaiters()
+	}
+	return batch, q.head != nil, q.closed && q.head == nil
+}
+
+// releaseWaiters lets publishers waiting on the queue go on; q.mu must be
+// held.
+func (q *queue) releaseWaiters() {
+	if q.drained != nil {
+		close(q.drained)
+		q.drained = nil
+	}
 }
 
 // recycle releases the events of a processed batch and returns its chunks
@@ -177,10 +241,45 @@ func (q *queue) recycle(batch *chunk) {
 		}
 		clear(c.items[:c.n])
 		next := c.next
-		c.n, c.next = 0, nil
+		c.n, c.bytes, c.controls, c.next = 0, 0, 0, nil
 		chunkPool.Put(c)
 		c = next
 	}
+}
+
+// Flow control. A publishing session that has queued events for a receiver
+// whose queue is at least half full waits, before reading more input, until
+// that receiver's consumer has taken enough to bring it under half, for at
+// most Config.FlowControlWait. A consumer that takes nothing at all in that
+// time is ignored by every publisher until it has caught up, so a stuck
+// receiver costs publishers one wait, not one per event.
+
+// congested returns a channel closed when a take by the consumer leaves
+// the queue less than half full, and the consumer's progress so far for
+// giveUp, if the queue is at least half full now and its consumer is not
+// ignored; otherwise a nil channel.
+func (q *queue) congested() (drained <-chan struct{}, takes uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.ignored || (2*q.msgs < q.maxMsgs && 2*q.bytes < q.maxBytes) {
+		return nil, 0
+	}
+	if q.drained == nil {
+		q.drained = make(chan struct{})
+	}
+	return q.drained, q.takes
+}
+
+// giveUp marks the consumer as stuck unless it has taken anything since
+// congested reported takes. It reports whether this began an episode.
+func (q *queue) giveUp(takes uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.takes != takes || q.ignored || q.closed {
+		return false
+	}
+	q.ignored = true
+	return true
 }
 
 // close stops further pushes; the consumer drains what is queued and then
@@ -188,6 +287,7 @@ func (q *queue) recycle(batch *chunk) {
 func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
+	q.releaseWaiters()
 	q.mu.Unlock()
 	q.signal()
 }
@@ -202,14 +302,16 @@ func (q *queue) depth() (msgs, bytes int) {
 // wakeups collects the queues a session's reader has added events to while
 // more input is already buffered, and wakes their consumers once, when the
 // reader is about to wait for input: one write by each receiver's writer
-// per batch of the publisher's frames, not one per event. It belongs to one
+// per batch of the publisher's frames, not one per event. It is also where
+// the reader applies flow control to those receivers. It belongs to one
 // reader goroutine.
 type wakeups struct {
 	queues []*queue
+	timer  *time.Timer // for flow-control waits, made by the first
 }
 
 // maxDeferredWakeups bounds the queues one batch defers; past it, a queue
-// is woken at once.
+// is woken at once (and left out of flow control).
 const maxDeferredWakeups = 64
 
 func (w *wakeups) add(q *queue) {
@@ -225,11 +327,67 @@ func (w *wakeups) add(q *queue) {
 	w.queues = append(w.queues, q)
 }
 
-// flush wakes every collected queue's consumer.
-func (w *wakeups) flush() {
-	for i, q := range w.queues {
+// flush wakes every collected queue's consumer. With wait > 0 it then
+// applies flow control: it waits, up to wait in all, for the consumer of
+// each of those queues that is at least half full to bring it under half,
+// and gives up on those that took nothing meanwhile.
+func (w *wakeups) flush(wait time.Duration, c *counters) {
+	for _, q := range w.queues {
 		q.signal()
-		w.queues[i] = nil
 	}
+	if wait > 0 {
+		w.pace(wait, c)
+	}
+	clear(w.queues)
 	w.queues = w.queues[:0]
+}
+
+func (w *wakeups) pace(wait time.Duration, c *counters) {
+	var deadline time.Time
+	for _, q := range w.queues {
+		drained, takes := q.congested()
+		if drained == nil {
+			continue
+		}
+		c.flowWaits.Add(1)
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(wait)
+		}
+		if w.await(drained, deadline.Sub(now)) {
+			continue
+		}
+		if q.giveUp(takes) {
+			c.flowGiveUps.Add(1)
+			if q.log != nil {
+				msgs, bytes := q.depth()
+				q.log.Warn("receiver took nothing from its half-full queue: publishers stop waiting for it until it catches up",
+					"flow_control_wait", wait, "queued_messages", msgs, "queued_bytes", bytes)
+			}
+		}
+	}
+}
+
+// await reports whether drained is closed within d.
+func (w *wakeups) await(drained <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-drained:
+		return true
+	default:
+	}
+	if d <= 0 {
+		return false
+	}
+	if w.timer == nil {
+		w.timer = time.NewTimer(d)
+	} else {
+		w.timer.Reset(d)
+	}
+	select {
+	case <-drained:
+		w.timer.Stop()
+		return true
+	case <-w.timer.C:
+		return false
+	}
 }

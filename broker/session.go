@@ -128,7 +128,7 @@ func (s *session) serve() endCause {
 		if blocking {
 			// Let the receivers' writers send what this batch of frames
 			// queued for them.
-			s.wake.flush()
+			s.wake.flush(s.b.cfg.FlowControlWait, &s.b.counters)
 			s.tally.flush(s.b)
 			if err := s.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
 				return endCause{reason: "closed", err: err}
@@ -245,6 +245,8 @@ func (s *session) handshake() (endCause, bool) {
 	s.publisher = &pb.Publisher{ClientName: id.ClientName, InstanceId: id.InstanceID, SessionId: id.SessionID}
 	s.publisherRaw, _ = proto.Marshal(s.publisher)
 	s.log = s.b.log.With("session", id)
+	// Before any subscription makes the queue reachable by publishers.
+	s.q.log = s.log
 	s.log.Info("session established", "client_version", hello.SoftwareVersion)
 
 	cfg := s.b.cfg
@@ -344,7 +346,7 @@ func (s *session) reply(env *pb.Envelope) {
 // end tears the session down: no more routing to it, tell the peer why if
 // there is something to tell, flush, close, forget.
 func (s *session) end(cause endCause) {
-	s.wake.flush()
+	s.wake.flush(0, nil)
 	s.tally.flush(s.b)
 	removed := s.dropSubscriptions()
 	if cause.reason == "slow_consumer" {

@@ -25,6 +25,8 @@ type counters struct {
 	pendingReplies     atomic.Uint64
 	groupFull          atomic.Uint64 // events no member of a queue group had room for
 	slowDisconnects    atomic.Uint64
+	flowWaits          atomic.Uint64 // publisher sessions paused for a half-full receiver queue
+	flowGiveUps        atomic.Uint64 // receivers publishers stopped waiting for
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -64,6 +66,13 @@ type Stats struct {
 	// longer than Config.SlowConsumerTimeout.
 	GroupFull     uint64
 	SlowConsumers uint64
+	// FlowControlWaits counts the times a publishing session paused before
+	// reading more because a receiver's queue was at least half full;
+	// FlowControlGiveUps counts the receivers that did not take their
+	// queue within Config.FlowControlWait, and were then not waited for
+	// until they caught up.
+	FlowControlWaits   uint64
+	FlowControlGiveUps uint64
 	// Subscriptions is the number of live subscriptions.
 	Subscriptions int
 	// RouteCache reports the topic index's route cache.
@@ -97,6 +106,8 @@ func (b *Broker) Stats() Stats {
 		PendingRepliesLimit: c.pendingReplies.Load(),
 		GroupFull:           c.groupFull.Load(),
 		SlowConsumers:       c.slowDisconnects.Load(),
+		FlowControlWaits:    c.flowWaits.Load(),
+		FlowControlGiveUps:  c.flowGiveUps.Load(),
 		Subscriptions:       b.index.Count(),
 		RouteCacheHits:      is.Hits,
 		RouteCacheMisses:    is.Misses,

@@ -89,6 +89,8 @@ func (b *Broker) brokerStats() *pb.BrokerStats {
 			"queue_full":        st.Dropped,
 			"queue_group_full":  st.GroupFull,
 			"slow_consumer":     st.SlowConsumers,
+			"queue_half_full":   st.FlowControlWaits,
+			"flow_control_wait": st.FlowControlGiveUps,
 			"claims_refused":    st.ClaimsRefused,
 			"protocol_errors":   st.ProtocolErrors,
 		},

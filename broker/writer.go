@@ -14,22 +14,27 @@ func (s *session) writeLoop() {
 	defer s.conn.Close()
 	var buf []byte
 	for range s.q.wake {
-		batch, closed := s.q.take()
-		var err error
-		buf, err = s.writeBatch(buf[:0], batch)
-		s.q.recycle(batch)
-		if cap(buf) > keepBufferCap {
-			buf = nil
-		}
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				s.b.counters.writeTimeouts.Add(1)
+		for {
+			batch, more, closed := s.q.take()
+			var err error
+			buf, err = s.writeBatch(buf[:0], batch)
+			s.q.recycle(batch)
+			if cap(buf) > keepBufferCap {
+				buf = nil
 			}
-			s.log.Warn("write failed; closing session", "err", err, "write_timeout", s.b.cfg.WriteTimeout)
-			return
-		}
-		if closed {
-			return
+			if err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					s.b.counters.writeTimeouts.Add(1)
+				}
+				s.log.Warn("write failed; closing session", "err", err, "write_timeout", s.b.cfg.WriteTimeout)
+				return
+			}
+			if closed {
+				return
+			}
+			if !more {
+				break
+			}
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/daemoneye/eventbus/broker"
 	"github.com/daemoneye/eventbus/client"
 	"github.com/daemoneye/eventbus/internal/benchfmt"
-	"github.com/daemoneye/eventbus/wire"
 )
 
 // bench is one run of the benchmark: its options, its temporary directory
@@ -105,18 +104,14 @@ func (b *bench) startBroker(ctx context.Context) error {
 	o := b.opts
 	queue := o.brokerQueue
 	if queue == 0 {
-		// Room for every event of the largest run, so that a subscriber
-		// that falls behind costs time, not events.
-		queue = int(max(int64(broker.DefaultQueueMessages), o.count*maxFanIn+1024))
+		queue = broker.DefaultQueueMessages
 	}
-	queueBytes := max(broker.DefaultQueueBytes, wire.DefaultMaxFrameSize, queue*(o.size+256))
 	cfg := roleConfig{
 		role:          roleBroker,
 		socket:        filepath.Join(b.dir, "bus.sock"),
 		crc:           o.crc,
 		managed:       true,
 		queueMessages: queue,
-		queueBytes:    queueBytes,
 		cpuProfile:    o.cpuProfile,
 		memProfile:    o.memProfile,
 	}
@@ -146,7 +141,8 @@ func (b *bench) stopBroker(ctx context.Context) error {
 	m, err := c.await(ctx, evResult, brokerGrace+30*time.Second)
 	if err == nil && m.Result.Broker != nil {
 		st := m.Result.Broker
-		b.logf("broker: %d published, %d routed, %d dropped", st.Published, st.Routed, st.Dropped)
+		b.logf("broker: %d published, %d routed, %d dropped; publishers paused %d times for receivers, gave up on %d",
+			st.Published, st.Routed, st.Dropped, st.FlowWaits, st.FlowGiveUps)
 		for _, f := range []string{b.opts.cpuProfile, b.opts.memProfile} {
 			if f != "" {
 				b.logf("broker profile written to %s (go tool pprof %s)", f, f)

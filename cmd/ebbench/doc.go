@@ -42,11 +42,13 @@
 //
 // # The broker
 //
-// The bench broker runs the default configuration and policy, except that
-// each receiver's queue is sized to hold a whole run (-broker-queue), so
-// that throughput is measured without drops; -broker-queue 8192 restores
-// the production default, where a subscriber that falls behind loses
-// events and the loss column says how many. Publishers claim procmond and
+// The bench broker runs the default configuration and policy, production
+// queue limits included: a subscriber that falls behind slows its
+// publishers through the broker's flow control, and the loss column says
+// how many events it lost all the same. -broker-queue changes the queue
+// per receiver. At the end, ebbench reports the broker's counters of
+// published, routed and dropped events and of flow-control pauses.
+// Publishers claim procmond and
 // publish on events.process.bench, subscribers and the requester claim
 // daemoneye-agent, and the responder claims procmond to answer on
 // control.health.diagnostics, all of which the default policy allows to

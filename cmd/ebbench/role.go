@@ -165,6 +165,9 @@ type brokerStats struct {
 	Published uint64 `json:"published"`
 	Routed    uint64 `json:"routed"`
 	Dropped   uint64 `json:"dropped"`
+	// FlowWaits and FlowGiveUps are the broker's flow-control counters.
+	FlowWaits   uint64 `json:"flow_waits"`
+	FlowGiveUps uint64 `json:"flow_give_ups"`
 }
 
 // childIO is a child's side of the conversation with the parent.

@@ -68,7 +68,8 @@ func runBroker(ctx context.Context, cfg roleConfig, cio *childIO) (res *roleResu
 	}
 	<-served
 	st := b.Stats()
-	return &roleResult{Broker: &brokerStats{Published: st.Published, Routed: st.Routed, Dropped: st.Dropped}}, nil
+	return &roleResult{Broker: &brokerStats{Published: st.Published, Routed: st.Routed, Dropped: st.Dropped,
+		FlowWaits: st.FlowControlWaits, FlowGiveUps: st.FlowControlGiveUps}}, nil
 }
 
 // startProfiles starts the CPU profile, if asked for, and returns the

@@ -24,8 +24,7 @@ const (
 	kindReqRep     = benchfmt.KindReqRep
 )
 
-// maxFanIn is the most publishers of a scenario, which sizes the broker's
-// queues.
+// maxFanIn is the most publishers of a scenario.
 const maxFanIn = 4
 
 // scenario is one measurement.

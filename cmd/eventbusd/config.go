@@ -44,6 +44,9 @@ type config struct {
 	// SlowConsumerTimeout disconnects a receiver whose queue has been
 	// dropping events for this long; negative never does.
 	SlowConsumerTimeout time.Duration `toml:"slow_consumer_timeout"`
+	// FlowControlWait bounds a publisher's pause for a receiver whose
+	// queue is half full; negative never pauses.
+	FlowControlWait time.Duration `toml:"flow_control_wait"`
 
 	// Policy is the access policy file; empty means the built-in default.
 	Policy               string        `toml:"policy"`
@@ -80,6 +83,7 @@ func defaultConfig() config {
 		QueueMessages:        d.QueueMessages,
 		QueueBytes:           d.QueueBytes,
 		SlowConsumerTimeout:  d.SlowConsumerTimeout,
+		FlowControlWait:      d.FlowControlWait,
 		MaxRefusedPublishes:  d.MaxRefusedPublishes,
 		RefusedPublishWindow: d.RefusedPublishWindow,
 		MaxTopicLength:       d.MaxTopicLength,
@@ -130,6 +134,7 @@ func (c *config) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.QueueMessages, "queue-messages", c.QueueMessages, "events queued per receiver before dropping")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", c.QueueBytes, "bytes queued per receiver before dropping")
 	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", c.SlowConsumerTimeout, "disconnect a receiver still dropping events after this long (negative: never)")
+	fs.DurationVar(&c.FlowControlWait, "flow-control-wait", c.FlowControlWait, "longest a publisher pauses for a receiver whose queue is half full, per read (negative: never; at most 1s)")
 	fs.StringVar(&c.Policy, "policy", c.Policy, "access policy `file` (TOML); reloaded on SIGHUP (default: the built-in policy)")
 	fs.IntVar(&c.MaxRefusedPublishes, "max-refused-publishes", c.MaxRefusedPublishes, "refused publishes within the window before a session is disconnected")
 	fs.DurationVar(&c.RefusedPublishWindow, "refused-publish-window", c.RefusedPublishWindow, "window for -max-refused-publishes")
@@ -207,6 +212,7 @@ func (c *config) brokerConfig(log *slog.Logger, policy acl.Admitter) broker.Conf
 		QueueMessages:        c.QueueMessages,
 		QueueBytes:           c.QueueBytes,
 		SlowConsumerTimeout:  c.SlowConsumerTimeout,
+		FlowControlWait:      c.FlowControlWait,
 		LocalName:            "eventbusd",
 		Logger:               log,
 	}

@@ -32,7 +32,7 @@ func TestDefaultsMatchBroker(t *testing.T) {
 	bc := cfg.brokerConfig(nil, nil)
 	if bc.Wire.MaxFrameSize != wire.DefaultMaxFrameSize || bc.MaxConnections != d.MaxConnections ||
 		bc.HandshakeTimeout != d.HandshakeTimeout || bc.IdleTimeout != d.IdleTimeout || bc.WriteTimeout != d.WriteTimeout ||
-		bc.SlowConsumerTimeout != d.SlowConsumerTimeout {
+		bc.SlowConsumerTimeout != d.SlowConsumerTimeout || bc.FlowControlWait != d.FlowControlWait {
 		t.Fatalf("daemon defaults %+v differ from broker defaults %+v", bc, d)
 	}
 	if cfg.SocketMode != "0600" || cfg.CRC != wire.CRCIEEE {
@@ -54,6 +54,7 @@ crc = "castagnoli"
 idle_timeout = "45s"
 max_connections = 4
 slow_consumer_timeout = "7s"
+flow_control_wait = "-1ms"
 `)
 	cfg, _, err := parseArgs([]string{"-config", path, "-max-connections", "8", "-slow-consumer-timeout", "2s"})
 	if err != nil {
@@ -67,6 +68,9 @@ slow_consumer_timeout = "7s"
 	}
 	if cfg.SlowConsumerTimeout != 2*time.Second || cfg.brokerConfig(nil, nil).SlowConsumerTimeout != 2*time.Second {
 		t.Fatalf("flag should win over the file and reach the broker: slow_consumer_timeout = %v", cfg.SlowConsumerTimeout)
+	}
+	if cfg.brokerConfig(nil, nil).FlowControlWait >= 0 {
+		t.Fatalf("flow_control_wait from the file should reach the broker: %v", cfg.FlowControlWait)
 	}
 	if cfg.WriteTimeout != broker.DefaultWriteTimeout {
 		t.Fatalf("unset keys keep their defaults: write_timeout = %v", cfg.WriteTimeout)

@@ -1,0 +1,101 @@
+package broker_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/daemoneye/eventbus/broker"
+	"github.com/daemoneye/eventbus/client"
+)
+
+// A subscriber that falls behind a burst slows its publisher instead of
+// losing events. With flow control off, the same burst loses events, and
+// the broker counts every one of them.
+func TestFlowControl(t *testing.T) {
+	const (
+		// Half the queue must hold one read of the publisher's input
+		// (128 KiB, about 230 of these events) for flow control to lose
+		// nothing: the broker pauses between reads, not within one.
+		queueMsgs = 1024
+		events    = 20000
+		size      = 512
+	)
+	for _, tc := range []struct {
+		name     string
+		wait     time.Duration
+		lossless bool
+	}{
+		// The longest wait allowed, so that only a broken flow control,
+		// not a busy test machine, loses an event.
+		{"on", broker.MaxFlowControlWait, true},
+		{"off", -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := startBroker(t, broker.Config{
+				QueueMessages:   queueMsgs,
+				FlowControlWait: tc.wait,
+				WriteTimeout:    time.Minute,
+				IdleTimeout:     time.Minute,
+			})
+			// The subscriber's first handler call blocks until the broker
+			// has had to act on the burst behind it.
+			gate := make(chan struct{})
+			var once sync.Once
+			in := newInbox(events)
+			sub := dialClient(t, tb.sock, "agent")
+			subscribe(t, sub, "load.#", func(m *client.Message) {
+				once.Do(func() { <-gate })
+				in.handler(m)
+			})
+			pub := dialClient(t, tb.sock, "collector")
+			published := make(chan error, 1)
+			go func() {
+				for seq := range uint64(events) {
+					if err := pub.Publish(context.Background(), "load.seq", seqPayload(seq, size)); err != nil {
+						published <- err
+						return
+					}
+				}
+				published <- nil
+			}()
+
+			if tc.lossless {
+				eventually(t, "the publisher to be paused", func() bool { return tb.Stats().FlowControlWaits > 0 })
+			} else {
+				eventually(t, "events to be dropped", func() bool { return tb.Stats().Dropped > 0 })
+			}
+			close(gate)
+
+			var received, reported uint64
+			prev := int64(-1)
+			for received+tb.Stats().Dropped < events || len(in.ch) > 0 {
+				m := in.next(t)
+				s := int64(seqOf(m.Payload))
+				if s <= prev || uint64(s-prev-1) != m.Dropped {
+					t.Fatalf("got seq %d after %d with %d reported dropped", s, prev, m.Dropped)
+				}
+				prev = s
+				received++
+				reported += m.Dropped
+			}
+			if err := <-published; err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+			st := tb.Stats()
+			t.Logf("received %d, dropped %d (%d reported); publisher paused %d times, given up on %d",
+				received, st.Dropped, reported, st.FlowControlWaits, st.FlowControlGiveUps)
+			if received+st.Dropped != events || reported > st.Dropped {
+				t.Fatalf("%d received + %d dropped (%d reported), want %d in all", received, st.Dropped, reported, events)
+			}
+			if tc.lossless {
+				if st.Dropped != 0 || st.FlowControlGiveUps != 0 {
+					t.Fatalf("flow control lost %d events and gave up %d times on a subscriber that kept reading", st.Dropped, st.FlowControlGiveUps)
+				}
+			} else if st.FlowControlWaits != 0 {
+				t.Fatalf("publisher paused %d times with flow control off", st.FlowControlWaits)
+			}
+		})
+	}
+}
