@@ -63,10 +63,10 @@ type Config struct {
 	// FlowControlWait bounds how long a publishing session pauses, before
 	// reading more input, for receivers it has just queued events to whose
 	// queues are at least half full: a receiver that keeps up is given
-	// time to drain instead of having events dropped. A receiver that does
-	// not take its queue within the wait is not waited for again until it
-	// has caught up. Negative never pauses: events are dropped as soon as a
-	// queue is full.
+	// time to drain instead of having events dropped. A receiver that
+	// takes nothing from its queue within the wait is not waited for again
+	// until it takes something. Negative never pauses: events are dropped
+	// as soon as a queue is full. At most MaxFlowControlWait.
 	FlowControlWait time.Duration
 	// SlowConsumerTimeout disconnects a receiver whose queue has been
 	// dropping events for this long; negative never does.

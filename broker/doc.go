@@ -13,12 +13,16 @@
 // same bytes plus a small per-receiver suffix (wire.AppendDeliveryFrame).
 //
 // Each session owns a bounded outbound queue drained by one writer goroutine
-// that batches queued frames into few writes. Flow control paces a
-// publisher to the receivers it feeds: after each read of its input, its
-// session waits, at most Config.FlowControlWait, for any of those receivers
-// whose queue is half full to drain below half. A receiver that takes
-// nothing meanwhile is not waited for again until it has caught up, so a
-// stuck one costs its publishers one wait. When a receiver's queue is full
-// all the same, the event is dropped for that receiver only, counted, and
-// reported to it in its next delivery.
+// that batches queued frames into few writes. When a read of a publisher's
+// input leaves an idle receiver only a few frames, the router writes them
+// itself, as far as the socket takes them without waiting, rather than
+// wake the receiver's writer (see writer.go).
+//
+// Flow control paces a publisher to the receivers it feeds: after each
+// read of its input, its session waits, at most Config.FlowControlWait,
+// for any of those receivers whose queue is half full to drain below half.
+// A receiver that takes nothing meanwhile is not waited for again until it
+// takes something, so a stuck one costs its publishers one wait. When a
+// receiver's queue is full all the same, the event is dropped for that
+// receiver only, counted, and reported to it in its next delivery.
 package broker

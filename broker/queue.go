@@ -7,8 +7,9 @@ import (
 )
 
 // queue is a receiver's bounded outbound queue. Publishers push without ever
-// blocking; one consumer goroutine (a socket writer or the in-process
-// dispatcher) takes everything queued at once, so it can batch.
+// blocking (flow control waits between reads, not in a push); one consumer
+// goroutine (a socket writer or the in-process dispatcher) takes what is
+// queued in slices of up to a few chunks, so it can batch.
 //
 // Entries live in fixed-size chunks from a shared pool rather than in one
 // growing slice: a receiver that falls behind never has its backlog copied
@@ -35,10 +36,25 @@ type queue struct {
 	// in vain can tell a slow consumer from a stuck one.
 	takes uint64
 	// ignored is set when a publisher waited and the consumer took nothing:
-	// publishers do not wait for it again until it has caught up.
-	ignored bool
+	// publishers do not wait for it again until it takes something.
+	// stuckLogged is set with it and cleared only once the consumer has
+	// caught up, so that one episode is logged once.
+	ignored, stuckLogged bool
 	// log, if set, receives the start of a flow-control episode.
 	log *slog.Logger
+	// direct, if set, lets a router write to the receiver itself.
+	direct directWriter
+}
+
+// directWriter is a receiver whose connection a router may write a few
+// frames to itself, instead of waking the receiver's writer goroutine:
+// when a paced stream of events reaches an idle receiver, the wake-up of
+// another goroutine costs more latency than the write.
+type directWriter interface {
+	// writeNow writes what is queued, if that is little and the
+	// connection takes it without waiting. It reports false when the
+	// writer goroutine still has something to do, and must be woken.
+	writeNow() bool
 }
 
 // queued is one entry: an event for some of the receiver's subscriptions, or
@@ -193,9 +209,38 @@ const (
 func (q *queue) take() (batch *chunk, more, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.ignored && 8*q.msgs <= q.maxMsgs && 8*q.bytes <= q.maxBytes {
-		// Caught up: worth waiting for again.
-		q.ignored = false
+	batch = q.takeLocked()
+	return batch, q.head != nil, q.closed && q.head == nil
+}
+
+// takeFew takes everything queued if that is at most maxEntries entries and
+// maxBytes of events, and nothing otherwise: for a router that writes a
+// few frames to an idle receiver itself (see directWriter). A closed queue
+// is left to its consumer.
+func (q *queue) takeFew(maxEntries, maxBytes int) (*chunk, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n := q.msgs + q.controls; n == 0 || n > maxEntries || q.bytes > maxBytes || q.closed {
+		return nil, false
+	}
+	return q.takeLocked(), true
+}
+
+// busy reports whether the consumer has something to do: entries queued,
+// or a close to see.
+func (q *queue) busy() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.head != nil || q.closed
+}
+
+// takeLocked detaches the oldest entries, within the bounds of one take;
+// q.mu must be held.
+func (q *queue) takeLocked() (batch *chunk) {
+	// Taking anything proves the consumer alive: worth waiting for again.
+	q.ignored = false
+	if q.stuckLogged && 8*q.msgs <= q.maxMsgs && 8*q.bytes <= q.maxBytes {
+		q.stuckLogged = false // caught up: the episode is over
 	}
 	q.takes++
 	var last *chunk
@@ -218,7 +263,7 @@ func (q *queue) take() (batch *chunk, more, closed bool) {
 	if 2*q.msgs < q.maxMsgs && 2*q.bytes < q.maxBytes {
 		q.releaseWaiters()
 	}
-	return batch, q.head != nil, q.closed && q.head == nil
+	return batch
 }
 
 // releaseWaiters lets publishers waiting on the queue go on; q.mu must be
@@ -251,8 +296,8 @@ func (q *queue) recycle(batch *chunk) {
 // whose queue is at least half full waits, before reading more input, until
 // that receiver's consumer has taken enough to bring it under half, for at
 // most Config.FlowControlWait. A consumer that takes nothing at all in that
-// time is ignored by every publisher until it has caught up, so a stuck
-// receiver costs publishers one wait, not one per event.
+// time is ignored by every publisher until it takes something again, so a
+// stuck receiver costs publishers one wait, not one per event.
 
 // congested returns a channel closed when a take by the consumer leaves
 // the queue less than half full, and the consumer's progress so far for
@@ -271,15 +316,18 @@ func (q *queue) congested() (drained <-chan struct{}, takes uint64) {
 }
 
 // giveUp marks the consumer as stuck unless it has taken anything since
-// congested reported takes. It reports whether this began an episode.
-func (q *queue) giveUp(takes uint64) bool {
+// congested reported takes. It reports whether it did, and whether this
+// began an episode, to be logged.
+func (q *queue) giveUp(takes uint64) (gaveUp, episode bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.takes != takes || q.ignored || q.closed {
-		return false
+		return false, false
 	}
 	q.ignored = true
-	return true
+	episode = !q.stuckLogged
+	q.stuckLogged = true
+	return true, episode
 }
 
 // close stops further pushes; the consumer drains what is queued and then
@@ -307,7 +355,15 @@ func (q *queue) depth() (msgs, bytes int) {
 // reader goroutine.
 type wakeups struct {
 	queues []*queue
+	waits  []flowWait  // pace's, kept for reuse
 	timer  *time.Timer // for flow-control waits, made by the first
+}
+
+// flowWait is a congested queue a publisher waits for.
+type flowWait struct {
+	q       *queue
+	drained <-chan struct{}
+	takes   uint64 // the consumer's progress when the wait began
 }
 
 // maxDeferredWakeups bounds the queues one batch defers; past it, a queue
@@ -333,6 +389,9 @@ func (w *wakeups) add(q *queue) {
 // and gives up on those that took nothing meanwhile.
 func (w *wakeups) flush(wait time.Duration, c *counters) {
 	for _, q := range w.queues {
+		if q.direct != nil && q.direct.writeNow() {
+			continue
+		}
 		q.signal()
 	}
 	if wait > 0 {
@@ -343,29 +402,35 @@ func (w *wakeups) flush(wait time.Duration, c *counters) {
 }
 
 func (w *wakeups) pace(wait time.Duration, c *counters) {
-	var deadline time.Time
+	// Every congested queue's progress is noted before any wait, so that
+	// each consumer is judged over the whole wait, however long the
+	// queues before it took.
+	w.waits = w.waits[:0]
 	for _, q := range w.queues {
-		drained, takes := q.congested()
-		if drained == nil {
+		if drained, takes := q.congested(); drained != nil {
+			w.waits = append(w.waits, flowWait{q, drained, takes})
+		}
+	}
+	if len(w.waits) == 0 {
+		return
+	}
+	c.flowWaits.Add(1)
+	deadline := time.Now().Add(wait)
+	for i := range w.waits {
+		fw := &w.waits[i]
+		if w.await(fw.drained, time.Until(deadline)) {
 			continue
 		}
-		c.flowWaits.Add(1)
-		now := time.Now()
-		if deadline.IsZero() {
-			deadline = now.Add(wait)
-		}
-		if w.await(drained, deadline.Sub(now)) {
-			continue
-		}
-		if q.giveUp(takes) {
+		if gaveUp, episode := fw.q.giveUp(fw.takes); gaveUp {
 			c.flowGiveUps.Add(1)
-			if q.log != nil {
-				msgs, bytes := q.depth()
-				q.log.Warn("receiver took nothing from its half-full queue: publishers stop waiting for it until it catches up",
+			if episode && fw.q.log != nil {
+				msgs, bytes := fw.q.depth()
+				fw.q.log.Warn("receiver took nothing from its half-full queue: publishers stop waiting for it until it takes again",
 					"flow_control_wait", wait, "queued_messages", msgs, "queued_bytes", bytes)
 			}
 		}
 	}
+	clear(w.waits)
 }
 
 // await reports whether drained is closed within d.

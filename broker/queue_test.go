@@ -2,6 +2,7 @@ package broker
 
 import (
 	"testing"
+	"time"
 )
 
 // takeAll takes everything queued, as the consumer does, one bounded take
@@ -72,8 +73,8 @@ func TestQueueKeepsOrderAcrossChunks(t *testing.T) {
 	if next != n {
 		t.Fatalf("took %d events, want %d", next, n)
 	}
-	if msgs, bytes := q.depth(); msgs != 0 || bytes != 0 {
-		t.Fatalf("depth %d events, %d bytes after taking everything", msgs, bytes)
+	if msgs, bytes := q.depth(); msgs != 0 || bytes != 0 || q.controls != 0 {
+		t.Fatalf("depth %d events, %d bytes, %d controls after taking everything", msgs, bytes, q.controls)
 	}
 	if batch, _, _ := q.take(); batch != nil {
 		t.Fatalf("queue not empty after take: %d entries", len(drain(batch)))
@@ -127,7 +128,7 @@ func TestLargeEventsAreNotPooled(t *testing.T) {
 
 // A publisher waits for a half-full queue until its consumer takes it
 // below half; a consumer that takes nothing while a publisher waits is
-// ignored until it has caught up.
+// ignored until it takes again.
 func TestQueueFlowControl(t *testing.T) {
 	const limit = 64
 	q := newQueue(limit, 1<<30, 1)
@@ -157,37 +158,121 @@ func TestQueueFlowControl(t *testing.T) {
 	default:
 		t.Fatal("taking the queue did not release its waiters")
 	}
-	if q.giveUp(takes) {
+	if gaveUp, _ := q.giveUp(takes); gaveUp {
 		t.Fatal("gave up on a consumer that had taken its queue")
 	}
 
 	push(limit / 2)
 	_, takes = q.congested()
-	if !q.giveUp(takes) {
-		t.Fatal("first give-up on a consumer that took nothing should begin an episode")
+	if gaveUp, episode := q.giveUp(takes); !gaveUp || !episode {
+		t.Fatalf("give-up on a consumer that took nothing: %v, episode %v; want both", gaveUp, episode)
 	}
-	if q.giveUp(takes) {
-		t.Fatal("second give-up began another episode")
+	if gaveUp, _ := q.giveUp(takes); gaveUp {
+		t.Fatal("gave up twice on an ignored consumer")
 	}
 	push(limit/2 - 1) // full but for one
 	if drained, _ := q.congested(); drained != nil {
 		t.Fatal("publishers still wait for an ignored consumer")
 	}
-	// A take of a backlog is not catching up; a take of a short queue is.
-	takeAll(t, q)
+	// Any take proves the consumer alive; only catching up ends the
+	// episode, so a consumer stuck again within it is not logged again.
+	batch, _, _ := q.take()
+	q.recycle(batch)
 	push(limit / 2)
-	if drained, _ := q.congested(); drained != nil {
-		t.Fatal("consumer waited for again before it caught up")
+	drained, takes = q.congested()
+	if drained == nil {
+		t.Fatal("consumer that took again is still ignored")
 	}
-	takeAll(t, q)
+	if gaveUp, episode := q.giveUp(takes); !gaveUp || episode {
+		t.Fatalf("second give-up in one episode: %v, new episode %v; want a give-up in the same episode", gaveUp, episode)
+	}
+	takeAll(t, q) // a backlog: not caught up yet
 	push(limit / 8)
-	takeAll(t, q)
+	takeAll(t, q) // caught up
 	push(limit / 2)
-	if drained, _ := q.congested(); drained == nil {
-		t.Fatal("consumer that caught up is still ignored")
+	_, takes = q.congested()
+	if _, episode := q.giveUp(takes); !episode {
+		t.Fatal("a give-up after catching up did not begin a new episode")
 	}
 	q.close()
 	if drained, _ := q.congested(); drained != nil {
 		t.Fatal("closed queue congested")
+	}
+}
+
+// fill pushes n small events to q.
+func fill(t *testing.T, q *queue, n int) {
+	t.Helper()
+	for range n {
+		if r := q.pushEvent(getEvent(64), []uint32{1}); !r.queued() {
+			t.Fatalf("push refused: %d", r)
+		}
+	}
+}
+
+// A publisher waiting for several receivers judges each over the whole
+// wait: a live consumer behind a stuck one is not taken for stuck because
+// the stuck one used up the time.
+func TestPaceJudgesEachReceiverOverTheWholeWait(t *testing.T) {
+	const limit = 4 * maxTakeChunks * chunkEntries
+	stuck, slow := newQueue(limit, 1<<30, 1), newQueue(limit, 1<<30, 1)
+	fill(t, stuck, limit/2)
+	// After one take, slow is still over half full: its consumer makes
+	// progress without ever releasing the publisher.
+	fill(t, slow, limit-1)
+	go func() {
+		time.Sleep(time.Millisecond)
+		batch, _, _ := slow.take()
+		slow.recycle(batch)
+	}()
+	var w wakeups
+	var c counters
+	w.add(stuck)
+	w.add(slow)
+	w.flush(300*time.Millisecond, &c)
+	if got := c.flowGiveUps.Load(); got != 1 {
+		t.Fatalf("%d give-ups, want 1: only the consumer that took nothing", got)
+	}
+	if c.flowWaits.Load() != 1 {
+		t.Fatalf("%d waits counted for one read, want 1", c.flowWaits.Load())
+	}
+	if drained, _ := slow.congested(); drained == nil {
+		t.Fatal("the live consumer was taken for stuck")
+	}
+	if drained, _ := stuck.congested(); drained != nil {
+		t.Fatal("the stuck consumer is still waited for")
+	}
+}
+
+// Closing a queue releases a publisher waiting for it, and is not a
+// give-up.
+func TestPaceReleasedByClose(t *testing.T) {
+	q := newQueue(64, 1<<30, 1)
+	fill(t, q, 32)
+	var c counters
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var w wakeups
+		w.add(q)
+		w.flush(time.Hour, &c)
+	}()
+	for {
+		q.mu.Lock()
+		waiting := q.drained != nil
+		q.mu.Unlock()
+		if waiting {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	q.close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a publisher waiting for a queue was not released when it closed")
+	}
+	if c.flowGiveUps.Load() != 0 {
+		t.Fatal("closing counted as a give-up")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/daemoneye/eventbus/transport"
 	"github.com/daemoneye/eventbus/wire"
 
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
@@ -60,6 +61,15 @@ type session struct {
 	// replies, so that the limit is counted and logged once.
 	unreadReplies atomic.Bool
 	writerDone    chan struct{}
+
+	// writing is held by whoever writes to conn (see writer.go). tw, if
+	// the connection allows, writes without waiting, for writeNow; direct
+	// is writeNow's buffer, and pending what it left unwritten, which the
+	// writer goroutine sends first. Both belong to the holder of writing.
+	writing atomic.Bool
+	tw      *transport.TryWriter
+	direct  []byte
+	pending []byte
 
 	// Reader goroutine only: receivers to wake when the buffered input is
 	// handled, refused publishes in the current window, and whether the
@@ -247,6 +257,9 @@ func (s *session) handshake() (endCause, bool) {
 	s.log = s.b.log.With("session", id)
 	// Before any subscription makes the queue reachable by publishers.
 	s.q.log = s.log
+	if s.tw = transport.NewTryWriter(s.conn); s.tw != nil {
+		s.q.direct = s
+	}
 	s.log.Info("session established", "client_version", hello.SoftwareVersion)
 
 	cfg := s.b.cfg

@@ -25,7 +25,7 @@ type counters struct {
 	pendingReplies     atomic.Uint64
 	groupFull          atomic.Uint64 // events no member of a queue group had room for
 	slowDisconnects    atomic.Uint64
-	flowWaits          atomic.Uint64 // publisher sessions paused for a half-full receiver queue
+	flowWaits          atomic.Uint64 // reads after which a publisher waited for half-full receivers
 	flowGiveUps        atomic.Uint64 // receivers publishers stopped waiting for
 }
 
@@ -66,11 +66,11 @@ type Stats struct {
 	// longer than Config.SlowConsumerTimeout.
 	GroupFull     uint64
 	SlowConsumers uint64
-	// FlowControlWaits counts the times a publishing session paused before
-	// reading more because a receiver's queue was at least half full;
-	// FlowControlGiveUps counts the receivers that did not take their
-	// queue within Config.FlowControlWait, and were then not waited for
-	// until they caught up.
+	// FlowControlWaits counts the reads of a publisher's input after which
+	// its session waited because a receiver it had fed was at least half
+	// full; FlowControlGiveUps counts the receivers that took nothing
+	// during such a wait, and were then not waited for until they caught
+	// up.
 	FlowControlWaits   uint64
 	FlowControlGiveUps uint64
 	// Subscriptions is the number of live subscriptions.
