@@ -26,10 +26,13 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	deliveries chan []*Message // batches of at most maxBatch messages
-	stateWake  chan struct{}   // capacity 1: events were queued
-	done       chan struct{}   // closed when the client has ended
-	wg         sync.WaitGroup
+	deliveries chan *batch // of at most maxBatch messages
+	// free holds dispatched batches for reuse, with Options.ReuseMessages;
+	// nil otherwise.
+	free      chan *batch
+	stateWake chan struct{} // capacity 1: events were queued
+	done      chan struct{} // closed when the client has ended
+	wg        sync.WaitGroup
 
 	nextSubID     atomic.Uint32
 	nextRequestID atomic.Uint64
@@ -93,11 +96,16 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		opts:       opts,
 		log:        opts.Logger.With("client", opts.Name, "endpoint", opts.Endpoint),
 		crc:        opts.Wire.CRC,
-		deliveries: make(chan []*Message, max(1, opts.DeliveryQueue/maxBatch)),
+		deliveries: make(chan *batch, max(1, opts.DeliveryQueue/maxBatch)),
 		stateWake:  make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		subs:       make(map[uint32]*Subscription),
 		waiters:    make(map[waitKey]*waiter),
+	}
+	if opts.ReuseMessages {
+		// Every batch in the queue, the one being dispatched and the one
+		// being filled.
+		c.free = make(chan *batch, cap(c.deliveries)+2)
 	}
 	c.out = newOutbox(c)
 	l, err := c.connect(ctx)

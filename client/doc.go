@@ -24,6 +24,11 @@
 // many were dropped before it). For the same reason a handler must not wait
 // for the broker's answer to a Request or PublishConfirmed itself.
 //
+// A subscriber that handles many events per second can set
+// Options.ReuseMessages: the client then reuses the memory of delivered
+// messages once their handlers return, instead of leaving it to the garbage
+// collector, and a handler must Clone any message it keeps.
+//
 // # Reconnection
 //
 // Dial fails when its first connection fails. After that, when the

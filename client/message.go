@@ -19,7 +19,9 @@ import (
 // client that the event matched: read it, do not modify it. Messages and
 // small payloads are allocated in blocks shared with neighbouring
 // deliveries (about 16 KiB): keeping a Message keeps its block alive, so a
-// handler that stores a few messages out of many should copy them.
+// handler that stores a few messages out of many should copy them. With
+// Options.ReuseMessages, a delivered Message and its Payload are valid only
+// until the handler returns; Clone what you keep.
 type Message struct {
 	Topic   string
 	Payload []byte
@@ -68,15 +70,15 @@ const maxCachedPublishers = 256
 
 // messageFrom builds a Message from a delivery parsed by wire.ParseDeliver,
 // copying what it keeps out of the read buffer.
-func (c *Client) messageFrom(l *link, v *wire.DeliverView) (*Message, error) {
+func (c *Client) messageFrom(l *link, b *batch, v *wire.DeliverView) (*Message, error) {
 	pub, err := l.publisher(v.Publisher)
 	if err != nil {
 		return nil, err
 	}
-	m := l.newMessage()
+	m := b.message(l)
 	*m = Message{
 		Topic:           l.topicString(v.Topic),
-		Payload:         l.copyPayload(v.Payload),
+		Payload:         b.payload(l, v.Payload),
 		Time:            time.Unix(0, v.TimestampUnixNano),
 		Publisher:       pub,
 		SubscriptionIDs: l.subscriptionIDs(v),

@@ -60,6 +60,14 @@ type Options struct {
 	// DeliveryQueue bounds messages read but not yet handled, give or take
 	// one batch of up to 128 that the reader hands over at once. Default 4096.
 	DeliveryQueue int
+	// ReuseMessages lets the client reuse the memory of delivered messages
+	// once their handlers have returned, instead of leaving it to the
+	// garbage collector: a delivered *Message, its Payload and its
+	// SubscriptionIDs are then valid only until the handler returns, and a
+	// handler that keeps any of them must Clone the message. It saves an
+	// allocation per message, and the collection of it, on a busy
+	// subscriber. Responses returned by Request are never reused.
+	ReuseMessages bool
 
 	// Reconnect configures reconnection after the connection is lost.
 	Reconnect Reconnect

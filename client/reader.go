@@ -19,17 +19,15 @@ const frameHeader = wire.HeaderSize
 func (c *Client) readLoop(l *link) {
 	defer l.wg.Done()
 	silence := 3 * c.pingInterval(l)
-	var batch []*Message
-	// flush hands the collected messages to the dispatcher in one step: one
-	// wake-up of the dispatcher for every read from the socket, not one per
-	// message.
+	var cur *batch // being filled
+	// flush hands the collected messages to the dispatcher in one step.
 	flush := func() bool {
-		if len(batch) == 0 {
+		if cur == nil {
 			return true
 		}
 		select {
-		case c.deliveries <- batch:
-			batch = nil
+		case c.deliveries <- cur:
+			cur = nil
 			return true
 		case <-l.done:
 			return false
@@ -53,16 +51,16 @@ func (c *Client) readLoop(l *link) {
 		}
 		if v, ok := wire.ParseDeliver(msg); ok {
 			// The common case, without building protobuf structs.
-			m, err := c.messageFrom(l, &v)
+			if cur == nil {
+				cur = c.newBatch()
+			}
+			m, err := c.messageFrom(l, cur, &v)
 			if err != nil {
 				l.fail(err)
 				return
 			}
-			if batch == nil {
-				batch = make([]*Message, 0, maxBatch)
-			}
-			batch = append(batch, m)
-			if l.rd.NextBuffered() && len(batch) < maxBatch {
+			cur.msgs = append(cur.msgs, m)
+			if l.rd.NextBuffered() && len(cur.msgs) < maxBatch {
 				continue // the next frame is already here
 			}
 			if !flush() {
@@ -94,7 +92,7 @@ func (c *Client) handle(l *link, env *pb.Envelope) bool {
 	case *pb.Envelope_Deliver:
 		m := newMessage(c, k.Deliver, env.Delivery)
 		select {
-		case c.deliveries <- []*Message{m}:
+		case c.deliveries <- &batch{msgs: []*Message{m}}:
 		case <-l.done:
 			return false
 		}
@@ -182,10 +180,11 @@ func (c *Client) dispatchLoop() {
 	defer c.wg.Done()
 	for {
 		select {
-		case batch := <-c.deliveries:
-			for _, m := range batch {
+		case b := <-c.deliveries:
+			for _, m := range b.msgs {
 				c.dispatch(m)
 			}
+			c.recycle(b)
 		case <-c.done:
 			return
 		}

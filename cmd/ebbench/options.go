@@ -48,7 +48,8 @@ type options struct {
 
 	socket      string // an existing broker; "" starts one
 	crc         wire.CRC
-	brokerQueue int // per receiver; 0 means the broker's default
+	reuse       bool // clients reuse delivered messages' memory
+	brokerQueue int  // per receiver; 0 means the broker's default
 	cpuProfile  string
 	memProfile  string
 	// clientProfiles is a directory where every client process (publishers,
@@ -83,6 +84,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.quiet, "quiet", 2*time.Second, "a subscriber gives up this long after its last message once the publishers are done")
 	fs.StringVar(&o.socket, "socket", "", "use the broker at this `endpoint` instead of starting one")
 	fs.TextVar(&o.crc, "crc", wire.CRCIEEE, "frame checksum: ieee or castagnoli (must match the broker)")
+	fs.BoolVar(&o.reuse, "reuse-messages", false, "subscribers and responders run with client.Options.ReuseMessages: messages valid only during the handler")
 	fs.IntVar(&o.brokerQueue, "broker-queue", 0, "the started broker's queue per receiver, in `messages` (0: the production default, 8192)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "the started broker writes a CPU profile to `file` when it shuts down")
 	fs.StringVar(&o.memProfile, "memprofile", "", "the started broker writes a heap profile to `file` when it shuts down")

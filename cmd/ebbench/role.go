@@ -61,6 +61,7 @@ type roleConfig struct {
 	name    string // client name to claim
 	topic   string
 	crc     wire.CRC
+	reuse   bool  // clients: Options.ReuseMessages
 	index   int   // publisher number, in the payload's sequence numbers
 	count   int64 // senders: messages to send; receivers: messages expected
 	size    int
@@ -84,6 +85,7 @@ func (c *roleConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.name, "name", "", "client name")
 	fs.StringVar(&c.topic, "topic", "", "topic")
 	fs.TextVar(&c.crc, "crc", wire.CRCIEEE, "frame checksum")
+	fs.BoolVar(&c.reuse, "reuse-messages", false, "clients: reuse delivered messages' memory")
 	fs.IntVar(&c.index, "index", 0, "publisher number")
 	fs.Int64Var(&c.count, "count", 0, "messages to send or expect")
 	fs.IntVar(&c.size, "size", 0, "payload bytes")

@@ -20,13 +20,14 @@ import (
 func dial(ctx context.Context, cfg roleConfig) (*client.Client, error) {
 	log := childLogger(cfg)
 	return client.Dial(ctx, client.Options{
-		Endpoint:  cfg.socket,
-		Name:      cfg.name,
-		Wire:      wire.Config{CRC: cfg.crc},
-		WhenFull:  client.Block,
-		Reconnect: client.Reconnect{Disabled: true},
-		OnError:   func(err error) { log.Warn("broker reported an error", "err", err) },
-		Logger:    log,
+		Endpoint:      cfg.socket,
+		Name:          cfg.name,
+		Wire:          wire.Config{CRC: cfg.crc},
+		WhenFull:      client.Block,
+		ReuseMessages: cfg.reuse,
+		Reconnect:     client.Reconnect{Disabled: true},
+		OnError:       func(err error) { log.Warn("broker reported an error", "err", err) },
+		Logger:        log,
 	})
 }
 

@@ -132,7 +132,7 @@ func (b *bench) reqRep(ctx context.Context, sc scenario) (benchfmt.Result, error
 // busRole is the command line of an eventbus client role.
 func (b *bench) busRole(role, name, topic string, index int, count int64) roleConfig {
 	return roleConfig{
-		role: role, socket: b.socket, name: name, topic: topic, crc: b.opts.crc,
+		role: role, socket: b.socket, name: name, topic: topic, crc: b.opts.crc, reuse: b.opts.reuse,
 		index: index, count: count, size: b.opts.size, quiet: b.opts.quiet,
 	}
 }
