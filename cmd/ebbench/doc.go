@@ -45,7 +45,9 @@
 // The bench broker runs the default configuration and policy, production
 // queue limits included: a subscriber that falls behind slows its
 // publishers through the broker's flow control, and the loss column says
-// how many events it lost all the same. -broker-queue changes the queue
+// how many events it lost all the same. -reuse-messages runs subscribers
+// and responders with client.Options.ReuseMessages, and -crc castagnoli
+// uses CRC-32C on every connection. -broker-queue changes the queue
 // per receiver. At the end, ebbench reports the broker's counters of
 // published, routed and dropped events and of flow-control pauses.
 // Publishers claim procmond and
