@@ -213,14 +213,16 @@ func (q *queue) take() (batch *chunk, more, closed bool) {
 	return batch, q.head != nil, q.closed && q.head == nil
 }
 
-// takeFew takes everything queued if that is at most maxEntries entries and
-// maxBytes of events, and nothing otherwise: for a router that writes a
+// takeFew takes everything queued if that is at most maxEntries events
+// and maxBytes, and no control frame, and nothing otherwise: for a router that writes a
 // few frames to an idle receiver itself (see directWriter). A closed queue
 // is left to its consumer.
 func (q *queue) takeFew(maxEntries, maxBytes int) (*chunk, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if n := q.msgs + q.controls; n == 0 || n > maxEntries || q.bytes > maxBytes || q.closed {
+	// Control frames are left to the writer: pushControl has woken it,
+	// and a reply may be large.
+	if n := q.msgs; n == 0 || n > maxEntries || q.bytes > maxBytes || q.controls > 0 || q.closed {
 		return nil, false
 	}
 	return q.takeLocked(), true

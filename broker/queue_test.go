@@ -221,7 +221,17 @@ func TestPaceJudgesEachReceiverOverTheWholeWait(t *testing.T) {
 	// progress without ever releasing the publisher.
 	fill(t, slow, limit-1)
 	go func() {
-		time.Sleep(time.Millisecond)
+		// Take a slice once the publisher waits, whichever queue it is
+		// waiting for at that moment.
+		for {
+			slow.mu.Lock()
+			waiting := slow.drained != nil
+			slow.mu.Unlock()
+			if waiting {
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
 		batch, _, _ := slow.take()
 		slow.recycle(batch)
 	}()

@@ -68,9 +68,9 @@ type Stats struct {
 	SlowConsumers uint64
 	// FlowControlWaits counts the reads of a publisher's input after which
 	// its session waited because a receiver it had fed was at least half
-	// full; FlowControlGiveUps counts the receivers that took nothing
-	// during such a wait, and were then not waited for until they caught
-	// up.
+	// full; FlowControlGiveUps counts the times a receiver took nothing
+	// during such a wait, and was then not waited for until it took
+	// something.
 	FlowControlWaits   uint64
 	FlowControlGiveUps uint64
 	// Subscriptions is the number of live subscriptions.

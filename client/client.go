@@ -153,7 +153,9 @@ func (c *Client) Err() error {
 
 // Close flushes what is queued for the broker (for at most the write
 // timeout), closes the connection and waits for the client's goroutines.
-// Messages read but not yet handled are discarded. While the client is
+// Messages read but not yet handled are discarded (a client that ends on
+// its own, because the broker went away, still hands them to their
+// handlers). While the client is
 // reconnecting there is no connection to flush to: the buffered frames are
 // discarded, their number logged, and callers waiting for their answers get
 // ErrClosed. Close must not be called from a handler or a callback of the

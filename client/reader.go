@@ -181,14 +181,33 @@ func (c *Client) dispatchLoop() {
 	for {
 		select {
 		case b := <-c.deliveries:
-			for _, m := range b.msgs {
-				c.dispatch(m)
-			}
-			c.recycle(b)
+			c.dispatchBatch(b)
 		case <-c.done:
-			return
+			c.mu.Lock()
+			closing := c.closing
+			c.mu.Unlock()
+			if closing {
+				return // Close discards what is not handled yet
+			}
+			// The client ended on its own (the broker went away): what it
+			// had read is still handled.
+			for {
+				select {
+				case b := <-c.deliveries:
+					c.dispatchBatch(b)
+				default:
+					return
+				}
+			}
 		}
 	}
+}
+
+func (c *Client) dispatchBatch(b *batch) {
+	for _, m := range b.msgs {
+		c.dispatch(m)
+	}
+	c.recycle(b)
 }
 
 func (c *Client) dispatch(m *Message) {

@@ -17,7 +17,7 @@ type tryWriter struct {
 	p       []byte
 	n       int
 	err     error
-	attempt func(fd uintptr) bool
+	attempt func(fd uintptr)
 }
 
 func (w *tryWriter) init(c net.Conn) bool {
@@ -36,7 +36,11 @@ func (w *tryWriter) init(c net.Conn) bool {
 
 func (w *tryWriter) write(p []byte) (int, error) {
 	w.p, w.n, w.err = p, 0, nil
-	if err := w.rc.Write(w.attempt); err != nil && w.err == nil {
+	// Control, not Write: RawConn.Write fails once a write deadline set
+	// for the connection's blocking writes has passed, and a write that
+	// never waits needs no deadline. The caller keeps writes from
+	// overlapping, so Write's lock is not needed either.
+	if err := w.rc.Control(w.attempt); err != nil && w.err == nil {
 		w.err = err
 	}
 	n, err := w.n, w.err
@@ -44,10 +48,9 @@ func (w *tryWriter) write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeNow writes until the socket buffer is full. It always reports done:
-// reporting not done would make RawConn wait for the socket, which is what
-// a TryWriter exists to avoid.
-func (w *tryWriter) writeNow(fd uintptr) bool {
+// writeNow writes until the socket buffer is full; the descriptor is in
+// non-blocking mode, as the runtime's network poller keeps it.
+func (w *tryWriter) writeNow(fd uintptr) {
 	for w.n < len(w.p) {
 		m, err := unix.Write(int(fd), w.p[w.n:])
 		if errors.Is(err, unix.EINTR) {
@@ -57,12 +60,11 @@ func (w *tryWriter) writeNow(fd uintptr) bool {
 			if !errors.Is(err, unix.EAGAIN) {
 				w.err = err
 			}
-			return true
+			return
 		}
 		if m <= 0 {
-			return true
+			return
 		}
 		w.n += m
 	}
-	return true
 }

@@ -18,6 +18,10 @@ func TestTryWriterNeverWaits(t *testing.T) {
 	if w == nil {
 		t.Fatal("no TryWriter for a Unix socket")
 	}
+	// A deadline for blocking writes, already past, must not matter.
+	if err := server.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	chunk := make([]byte, 64<<10)
 	var sent bytes.Buffer
 	for i := 0; ; i++ {
@@ -27,7 +31,7 @@ func TestTryWriterNeverWaits(t *testing.T) {
 		for j := range chunk {
 			chunk[j] = byte(i + j)
 		}
-		n, err := w.Write(chunk)
+		n, err := writeWithin(t, w, chunk)
 		if err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
@@ -55,6 +59,27 @@ func TestTryWriterNeverWaits(t *testing.T) {
 	server.Close()
 	if _, err := w.Write([]byte("late")); err == nil {
 		t.Fatal("write to a closed connection reported no error")
+	}
+}
+
+// writeWithin is w.Write, failing the test if it waits for the peer.
+func writeWithin(t *testing.T, w *TryWriter, p []byte) (int, error) {
+	t.Helper()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := w.Write(p)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-time.After(10 * time.Second):
+		t.Fatal("TryWriter.Write waited for a peer that does not read")
+		return 0, nil
 	}
 }
 
