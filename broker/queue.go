@@ -213,10 +213,10 @@ func (q *queue) take() (batch *chunk, more, closed bool) {
 	return batch, q.head != nil, q.closed && q.head == nil
 }
 
-// takeFew takes everything queued if that is at most maxEntries events
-// and maxBytes, and no control frame, and nothing otherwise: for a router that writes a
-// few frames to an idle receiver itself (see directWriter). A closed queue
-// is left to its consumer.
+// takeFew takes everything queued if that is at most maxEntries events of
+// at most maxBytes, and no control frame, and nothing otherwise: for a
+// router that writes a few frames to an idle receiver itself (see
+// directWriter). A closed queue is left to its consumer.
 func (q *queue) takeFew(maxEntries, maxBytes int) (*chunk, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
