@@ -151,9 +151,17 @@ func writeTables(w io.Writer, fs []*result.File) {
 		if f.Report.Runs > 1 {
 			runs = fmt.Sprintf(", median of %d runs", f.Report.Runs)
 		}
-		fmt.Fprintf(w, "- %s (%s): %s, %d CPUs, %s/%s, %s, count %d, size %d B, rate %d/s%s\n",
+		p := f.Report.Params
+		var opts string
+		if p.CRC != "" {
+			opts += ", crc " + p.CRC
+		}
+		if p.ReuseMessages {
+			opts += ", reuse-messages"
+		}
+		fmt.Fprintf(w, "- %s (%s): %s, %d CPUs, %s/%s, %s, count %d, size %d B, rate %d/s%s%s\n",
 			f.Report.Tool, f.Report.Version, m.CPUModel, m.CPUs, m.OS, m.Arch, m.Go,
-			f.Report.Params.Count, f.Report.Params.Size, f.Report.Params.Rate, runs)
+			p.Count, p.Size, p.Rate, opts, runs)
 	}
 	var rows []result.Row
 	for _, f := range fs {

@@ -54,3 +54,20 @@ func TestTableRatios(t *testing.T) {
 		}
 	}
 }
+
+// The bus's non-default options are named in the table's header, so that
+// a tuned run cannot pass for a default one.
+func TestTableNamesOptions(t *testing.T) {
+	eb := file(t, "eventbus", 2_000_000, 100)
+	eb.Report.Params.CRC, eb.Report.Params.ReuseMessages = "castagnoli", true
+	plain := file(t, "nats", 1_000_000, 400)
+	var b bytes.Buffer
+	writeTables(&b, []*result.File{eb, plain})
+	lines := strings.Split(b.String(), "\n")
+	if !strings.Contains(lines[0], "rate 10000/s, crc castagnoli, reuse-messages") {
+		t.Errorf("header of the tuned run lacks its options: %q", lines[0])
+	}
+	if strings.Contains(lines[1], "crc") || strings.Contains(lines[1], "reuse") {
+		t.Errorf("header of a default run names options: %q", lines[1])
+	}
+}

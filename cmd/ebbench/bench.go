@@ -15,6 +15,7 @@ import (
 	"github.com/daemoneye/eventbus/broker"
 	"github.com/daemoneye/eventbus/client"
 	"github.com/daemoneye/eventbus/internal/benchfmt"
+	"github.com/daemoneye/eventbus/wire"
 )
 
 // bench is one run of the benchmark: its options, its temporary directory
@@ -65,7 +66,10 @@ func (b *bench) run(ctx context.Context) (*benchfmt.Report, error) {
 		Version: client.Version,
 		Started: time.Now().UTC().Format(time.RFC3339),
 		Machine: benchfmt.CurrentMachine(),
-		Params:  benchfmt.Params{Count: o.count, Size: o.size, Rate: o.rate},
+		Params:  benchfmt.Params{Count: o.count, Size: o.size, Rate: o.rate, ReuseMessages: o.reuse},
+	}
+	if o.crc != wire.CRCIEEE {
+		report.Params.CRC = o.crc.String()
 	}
 	var failed []string
 	for _, sc := range o.scenarios {

@@ -93,6 +93,10 @@ type Params struct {
 	Count int64 `json:"count"`
 	Size  int   `json:"size"`
 	Rate  int   `json:"rate"`
+	// CRC and ReuseMessages are the bus's options, when not the defaults:
+	// "castagnoli", and client.Options.ReuseMessages in subscribers.
+	CRC           string `json:"crc,omitempty"`
+	ReuseMessages bool   `json:"reuse_messages,omitempty"`
 }
 
 // Result is one scenario's outcome. Which fields are meaningful depends on

@@ -65,6 +65,10 @@ type Params struct {
 	Count int `json:"count"`
 	Size  int `json:"size"`
 	Rate  int `json:"rate"`
+	// CRC and ReuseMessages are the event bus's non-default options, as
+	// ebbench records them.
+	CRC           string `json:"crc,omitempty"`
+	ReuseMessages bool   `json:"reuse_messages,omitempty"`
 }
 
 // Throughput is a "throughput" row. Sent is the number of deliveries
