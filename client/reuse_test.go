@@ -10,10 +10,24 @@ import (
 	"github.com/daemoneye/eventbus/client"
 )
 
-// With ReuseMessages a handler sees every message intact while it runs,
-// the client reuses message memory between batches, and a Clone keeps its
-// contents after the original's memory has been reused. Without it, no
-// message is ever handed out twice.
+// payloadFor is event i's payload: its number, padded to a size that
+// varies, so that payloads land in a reused arena, outgrow it, or are too
+// large for it.
+func payloadFor(i int) []byte {
+	p := []byte(fmt.Sprintf("event %d;", i))
+	switch i % 3 {
+	case 1:
+		p = append(p, bytes.Repeat([]byte{byte(i)}, 1000)...)
+	case 2:
+		p = append(p, bytes.Repeat([]byte{byte(i)}, 2000)...)
+	}
+	return p
+}
+
+// With ReuseMessages every handler sees every message intact while it
+// runs, the client reuses message memory between batches, and a Clone
+// keeps its contents after the original's memory has been reused. Without
+// it, no message is ever handed out twice.
 func TestReuseMessages(t *testing.T) {
 	const rounds, perRound = 20, 100
 	for _, reuse := range []bool{true, false} {
@@ -26,24 +40,36 @@ func TestReuseMessages(t *testing.T) {
 			var mu sync.Mutex
 			seen := make(map[*client.Message]int) // pointer → times handed out
 			var clones []*client.Message
-			next := 0
-			handled := make(chan struct{}, rounds*perRound)
 			bad := make(chan string, 1)
+			report := func(msg string) {
+				select {
+				case bad <- msg:
+				default:
+				}
+			}
+			// Two subscriptions match every event: both handlers get the
+			// same Message, one after the other.
+			handled := make(chan struct{}, rounds*perRound)
+			var wide, narrow int
 			if _, err := sub.Subscribe("load.#", func(m *client.Message) {
-				want := fmt.Sprintf("event %d", next)
-				if string(m.Payload) != want || m.Topic != "load.seq" || len(m.SubscriptionIDs) != 1 {
-					select {
-					case bad <- fmt.Sprintf("handler got %q on %s, want %q", m.Payload, m.Topic, want):
-					default:
-					}
+				if want := payloadFor(wide); !bytes.Equal(m.Payload, want) || m.Topic != "load.seq" || len(m.SubscriptionIDs) != 2 {
+					report(fmt.Sprintf("load.# handler: message %d: %.20q... on %s with %d ids", wide, m.Payload, m.Topic, len(m.SubscriptionIDs)))
 				}
 				mu.Lock()
 				seen[m]++
-				if next%perRound == 0 {
+				if wide%perRound == 0 {
 					clones = append(clones, m.Clone())
 				}
 				mu.Unlock()
-				next++
+				wide++
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sub.Subscribe("load.seq", func(m *client.Message) {
+				if want := payloadFor(narrow); !bytes.Equal(m.Payload, want) {
+					report(fmt.Sprintf("load.seq handler: message %d: %.20q...", narrow, m.Payload))
+				}
+				narrow++
 				handled <- struct{}{}
 			}); err != nil {
 				t.Fatal(err)
@@ -52,7 +78,7 @@ func TestReuseMessages(t *testing.T) {
 			for r := range rounds {
 				for i := range perRound {
 					ctx, cancel := ctxT()
-					err := pub.Publish(ctx, "load.seq", []byte(fmt.Sprintf("event %d", r*perRound+i)))
+					err := pub.Publish(ctx, "load.seq", payloadFor(r*perRound+i))
 					cancel()
 					if err != nil {
 						t.Fatal(err)
@@ -74,8 +100,8 @@ func TestReuseMessages(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			for i, c := range clones {
-				if want := fmt.Sprintf("event %d", i*perRound); !bytes.Equal(c.Payload, []byte(want)) {
-					t.Fatalf("clone %d holds %q, want %q", i, c.Payload, want)
+				if want := payloadFor(i * perRound); !bytes.Equal(c.Payload, want) {
+					t.Fatalf("clone %d holds %.20q..., want %.20q...", i, c.Payload, want)
 				}
 			}
 			reused := 0
