@@ -125,7 +125,6 @@ func (s *session) writeBatch(buf []byte, batch *chunk) ([]byte, error) {
 // are pending.
 func (s *session) appendBatch(buf []byte, batch *chunk, flush bool) ([]byte, error) {
 	delivered := 0
-	defer func() { s.delivered.Add(uint64(delivered)) }()
 	for c := batch; c != nil; c = c.next {
 		for i := range c.entries() {
 			it := &c.items[i]
@@ -137,12 +136,14 @@ func (s *session) appendBatch(buf []byte, batch *chunk, flush bool) ([]byte, err
 			}
 			if flush && len(buf) >= flushThreshold {
 				if err := s.write(buf); err != nil {
+					s.delivered.Add(uint64(delivered))
 					return buf, err
 				}
 				buf = buf[:0]
 			}
 		}
 	}
+	s.delivered.Add(uint64(delivered))
 	return buf, nil
 }
 
