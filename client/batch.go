@@ -8,9 +8,9 @@ import (
 	pb "github.com/daemoneye/eventbus/proto/eventbus/v1"
 )
 
-// batch is a run of deliveries the reader hands the dispatcher in one step:
-// one wake-up of the dispatcher for every read from the socket, not one per
-// message.
+// batch is a run of deliveries read together and handled in one step, by
+// the reader itself or by the dispatcher: at most one wake-up of the
+// dispatcher for every read from the socket, not one per message.
 type batch struct {
 	msgs []*Message
 	// With Options.ReuseMessages the messages, and payloads up to

@@ -27,6 +27,18 @@ type Client struct {
 	cancel context.CancelFunc
 
 	deliveries chan *batch // of at most maxBatch messages
+	// pending counts the batches queued for the dispatcher and not yet
+	// handled; only they stop the reader from running handlers itself.
+	pending atomic.Int64
+	// handlers is held by whoever runs handlers, the dispatcher or a
+	// reader, so that they never overlap.
+	handlers sync.Mutex
+	// inline guards inlineLink, the link whose reader is running handlers
+	// (nil when none is), and tookOver, set when takeOver replaced that
+	// reader.
+	inline     sync.Mutex
+	inlineLink *link
+	tookOver   bool
 	// free holds dispatched batches for reuse, with Options.ReuseMessages;
 	// nil otherwise.
 	free      chan *batch
@@ -257,6 +269,7 @@ func (c *Client) markWritten(keys []waitKey) {
 // wait waits for the answer on ch until ctx ends. When ctx ends first, a
 // request still in the outbound buffer is withdrawn: it will not be sent.
 func (c *Client) wait(ctx context.Context, key waitKey, ch chan answer) (*pb.Envelope, error) {
+	c.takeOver()
 	select {
 	case a := <-ch:
 		return a.env, a.err

@@ -17,12 +17,22 @@
 // writer goroutine batches outgoing frames into few writes, and one pinger
 // keeps an idle connection alive. For the client's whole life, one
 // supervisor goroutine replaces failed connections, one dispatcher
-// goroutine runs message handlers, in delivery order, and one more passes
-// state changes to Options.OnStateChange. Handlers must not block for long:
-// while they do, deliveries queue up and then stay in the broker, which
-// drops for this client once its queue there is full (each Message says how
-// many were dropped before it). For the same reason a handler must not wait
-// for the broker's answer to a Request or PublishConfirmed itself.
+// goroutine runs message handlers, and one more passes state changes to
+// Options.OnStateChange. Handlers run one at a time, in delivery order.
+// When no handler is running and none is queued, the reader runs the
+// handlers of what it just read itself, which spares a message that arrives
+// alone the wake-up of the dispatcher; otherwise what it reads queues for
+// the dispatcher.
+//
+// Handlers must not block for long: while they do, deliveries queue up and
+// then stay in the broker, which drops for this client once its queue
+// there is full (each Message says how many were dropped before it). A
+// handler may wait for the broker's answer to a Request, PublishConfirmed
+// or Subscribe: if it runs on the reader, another goroutine takes over
+// reading so that the answer can arrive. While it waits, though, no other
+// handler runs, and once Options.DeliveryQueue is full the reader stops,
+// and with it the answer; a handler that waits often should start a
+// goroutine for it.
 //
 // A subscriber that handles many events per second can set
 // Options.ReuseMessages: the client then reuses the memory of delivered

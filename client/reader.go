@@ -13,32 +13,42 @@ import (
 
 const frameHeader = wire.HeaderSize
 
-// readLoop handles every frame from the broker on l until l fails. A broker
-// silent for three ping intervals (it answers every ping) is taken for
-// dead.
+// readLoop handles every frame from the broker on l until l fails, or
+// until it retires because a handler it ran waited and another goroutine
+// took over reading (see takeOver). A broker silent for three ping
+// intervals (it answers every ping) is taken for dead.
 func (c *Client) readLoop(l *link) {
-	defer l.wg.Done()
+	if retired := c.read(l); retired {
+		c.wg.Done() // counted by takeOver: this goroutine is no longer l's reader
+		return
+	}
+	l.wg.Done()
+}
+
+// read is readLoop's body; it reports whether the goroutine retired.
+func (c *Client) read(l *link) (retired bool) {
 	silence := 3 * c.pingInterval(l)
 	var cur *batch // being filled
-	// flush hands the collected messages to the dispatcher in one step.
-	flush := func() bool {
+	// flush hands the collected messages to the handlers in one step.
+	// Before a frame that is not a delivery it must not run them here: the
+	// frame is still in the read buffer, which a reader taking over would
+	// overwrite.
+	flush := func(mayRun bool) bool {
 		if cur == nil {
 			return true
 		}
-		select {
-		case c.deliveries <- cur:
-			cur = nil
-			return true
-		case <-l.done:
-			return false
-		}
+		b := cur
+		cur = nil
+		ok, r := c.deliver(l, b, mayRun)
+		retired = r
+		return ok && !r
 	}
 	for {
 		if !l.rd.NextBuffered() {
 			// Only a read that may wait for the socket needs the deadline.
 			if err := l.conn.SetReadDeadline(time.Now().Add(silence)); err != nil {
 				l.fail(err)
-				return
+				return false
 			}
 		}
 		msg, err := l.rd.ReadFrame()
@@ -47,7 +57,7 @@ func (c *Client) readLoop(l *link) {
 				err = errors.New("broker closed the connection")
 			}
 			l.fail(fmt.Errorf("read: %w", err))
-			return
+			return false
 		}
 		if v, ok := wire.ParseDeliver(msg); ok {
 			// The common case, without building protobuf structs.
@@ -57,45 +67,93 @@ func (c *Client) readLoop(l *link) {
 			m, err := c.messageFrom(l, cur, &v)
 			if err != nil {
 				l.fail(err)
-				return
+				return false
 			}
 			cur.msgs = append(cur.msgs, m)
 			if l.rd.NextBuffered() && len(cur.msgs) < maxBatch {
 				continue // the next frame is already here
 			}
-			if !flush() {
-				return
+			if !flush(true) {
+				return retired
 			}
 			continue
 		}
 		// Keep order: messages read before this frame go first.
-		if !flush() {
-			return
+		if !flush(false) {
+			return retired
 		}
 		env := new(pb.Envelope)
 		if err := wire.DecodeEnvelope(msg, env); err != nil {
 			l.fail(err)
-			return
+			return false
 		}
-		if !c.handle(l, env) {
-			return
+		if ok, r := c.handle(l, env); !ok || r {
+			return r
 		}
 	}
+}
+
+// deliver hands a batch read from l to the handlers. When mayRun is set,
+// no handler is running and nothing waits for the dispatcher, the reader
+// runs them itself: a message that arrives alone then costs no wake-up of another
+// goroutine. Otherwise the batch queues for the dispatcher, behind what is
+// already there. ok is false when l ended while the batch waited for room
+// (it is dropped with the link); retired is true when, while a handler
+// ran here, another goroutine took over reading l.
+func (c *Client) deliver(l *link, b *batch, mayRun bool) (ok, retired bool) {
+	// Only l's reader queues batches, so a pending count of zero stays
+	// zero until this goroutine queues one; the mutex keeps handlers from
+	// overlapping with a dispatcher or a retired reader still finishing.
+	if mayRun && c.pending.Load() == 0 && c.handlers.TryLock() {
+		c.inline.Lock()
+		c.inlineLink = l
+		c.inline.Unlock()
+		c.dispatchBatch(b)
+		c.inline.Lock()
+		retired = c.tookOver
+		c.inlineLink, c.tookOver = nil, false
+		c.inline.Unlock()
+		c.handlers.Unlock()
+		return true, retired
+	}
+	c.pending.Add(1)
+	select {
+	case c.deliveries <- b:
+		return true, false
+	case <-l.done:
+		c.pending.Add(-1)
+		return false, false
+	}
+}
+
+// takeOver starts a new reader for the link whose reader is running
+// handlers, if one is. Every wait for the broker's answer calls it: the
+// answer may be for a handler running on the reader, which cannot read it
+// while it waits. The old reader finishes its batch, then retires.
+func (c *Client) takeOver() {
+	c.inline.Lock()
+	defer c.inline.Unlock()
+	l := c.inlineLink
+	if l == nil {
+		return
+	}
+	c.inlineLink, c.tookOver = nil, true
+	// The reader is running, so the supervisor still waits for it and the
+	// count is not zero: adding to it is safe.
+	c.wg.Add(1)
+	go c.readLoop(l) // inherits the old reader's count in l.wg
 }
 
 // maxBatch bounds the messages the reader hands the dispatcher at once.
 const maxBatch = 128
 
-// handle dispatches one frame; false means l is over.
-func (c *Client) handle(l *link, env *pb.Envelope) bool {
+// handle dispatches one frame. ok is false when l is over; retired is
+// true when this goroutine is no longer l's reader (see deliver).
+func (c *Client) handle(l *link, env *pb.Envelope) (ok, retired bool) {
 	switch k := env.Kind.(type) {
 	case *pb.Envelope_Deliver:
 		m := newMessage(c, k.Deliver, env.Delivery)
-		select {
-		case c.deliveries <- &batch{msgs: []*Message{m}}:
-		case <-l.done:
-			return false
-		}
+		return c.deliver(l, &batch{msgs: []*Message{m}}, true)
 	case *pb.Envelope_SubAck:
 		c.subAcked(k.SubAck)
 		if !c.answer(waitKey{waitSubAck, uint64(k.SubAck.SubscriptionId)}, env) {
@@ -115,11 +173,11 @@ func (c *Client) handle(l *link, env *pb.Envelope) bool {
 	case *pb.Envelope_Ping:
 		_ = c.out.sendSession(&pb.Envelope{Kind: &pb.Envelope_Pong{Pong: &pb.Pong{Nonce: k.Ping.Nonce}}}, l.epoch)
 	case *pb.Envelope_Error:
-		return c.handleError(l, env, k.Error)
+		return c.handleError(l, env, k.Error), false
 	default:
 		l.log.Debug("ignoring unexpected message from the broker", "kind", fmt.Sprintf("%T", env.Kind))
 	}
-	return true
+	return true, false
 }
 
 func (c *Client) handleError(l *link, env *pb.Envelope, e *pb.Error) bool {
@@ -175,13 +233,17 @@ func (c *Client) resubscribed(a *pb.SubAck) {
 	}
 }
 
-// dispatchLoop runs handlers, one message at a time, in delivery order.
+// dispatchLoop runs the handlers of the batches the reader queues, one
+// message at a time, in delivery order.
 func (c *Client) dispatchLoop() {
 	defer c.wg.Done()
 	for {
 		select {
 		case b := <-c.deliveries:
+			c.handlers.Lock()
 			c.dispatchBatch(b)
+			c.handlers.Unlock()
+			c.pending.Add(-1)
 		case <-c.done:
 			c.mu.Lock()
 			closing := c.closing
@@ -194,7 +256,9 @@ func (c *Client) dispatchLoop() {
 			for {
 				select {
 				case b := <-c.deliveries:
+					c.handlers.Lock()
 					c.dispatchBatch(b)
+					c.handlers.Unlock()
 				default:
 					return
 				}

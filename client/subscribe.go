@@ -14,10 +14,12 @@ import (
 const MaxGroupLength = 64
 
 // Handler receives the messages of a subscription. Handlers of one client run
-// one at a time on its dispatch goroutine. A handler must not wait for the
-// client's answers (Request, PublishConfirmed, Subscribe...) for long:
-// while it waits, deliveries pile up and the reader stalls, and with it
-// the answer. Start a goroutine for that.
+// one at a time, in delivery order, on the client's reader or dispatcher
+// goroutine (see the package documentation). A handler may wait for the
+// client's answers (Request, PublishConfirmed, Subscribe...), but not for
+// long: while it waits, deliveries queue up, and once Options.DeliveryQueue
+// is full the reader stalls, and with it the answer. Start a goroutine for
+// that.
 type Handler func(*Message)
 
 // Subscription is a subscription of the client. Cancel it with Unsubscribe.
