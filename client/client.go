@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/daemoneye/eventbus/wire"
 
@@ -39,6 +40,9 @@ type Client struct {
 	inline     sync.Mutex
 	inlineLink *link
 	tookOver   bool
+	// watchdog calls takeOver when handlers run on the reader for longer
+	// than inlineBudget.
+	watchdog *time.Timer
 	// free holds dispatched batches for reuse, with Options.ReuseMessages;
 	// nil otherwise.
 	free      chan *batch
@@ -119,6 +123,8 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		// being filled.
 		c.free = make(chan *batch, cap(c.deliveries)+2)
 	}
+	c.watchdog = time.AfterFunc(inlineBudget, c.takeOver)
+	c.watchdog.Stop()
 	c.out = newOutbox(c)
 	l, err := c.connect(ctx)
 	if err != nil {

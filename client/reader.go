@@ -95,11 +95,12 @@ func (c *Client) read(l *link) (retired bool) {
 
 // deliver hands a batch read from l to the handlers. When mayRun is set,
 // no handler is running and nothing waits for the dispatcher, the reader
-// runs them itself: a message that arrives alone then costs no wake-up of another
-// goroutine. Otherwise the batch queues for the dispatcher, behind what is
-// already there. ok is false when l ended while the batch waited for room
-// (it is dropped with the link); retired is true when, while a handler
-// ran here, another goroutine took over reading l.
+// runs them itself: a message that arrives alone then costs no wake-up of
+// another goroutine. Otherwise the batch queues for the dispatcher, behind
+// what is already there. ok is false when l ended while the batch waited
+// for room (it is dropped with the link); retired is true when, while a
+// handler ran here, another goroutine took over reading l: because the
+// handler waited for an answer, ran longer than inlineBudget, or l failed.
 func (c *Client) deliver(l *link, b *batch, mayRun bool) (ok, retired bool) {
 	// Only l's reader queues batches, so a pending count of zero stays
 	// zero until this goroutine queues one; the mutex keeps handlers from
@@ -108,7 +109,9 @@ func (c *Client) deliver(l *link, b *batch, mayRun bool) (ok, retired bool) {
 		c.inline.Lock()
 		c.inlineLink = l
 		c.inline.Unlock()
+		c.watchdog.Reset(inlineBudget)
 		c.dispatchBatch(b)
+		c.watchdog.Stop()
 		c.inline.Lock()
 		retired = c.tookOver
 		c.inlineLink, c.tookOver = nil, false
@@ -127,9 +130,14 @@ func (c *Client) deliver(l *link, b *batch, mayRun bool) (ok, retired bool) {
 }
 
 // takeOver starts a new reader for the link whose reader is running
-// handlers, if one is. Every wait for the broker's answer calls it: the
-// answer may be for a handler running on the reader, which cannot read it
-// while it waits. The old reader finishes its batch, then retires.
+// handlers, if one is; the old reader finishes its batch, then retires.
+// Whatever a handler waits for, reading goes on without it: every wait for
+// the broker's answer calls takeOver (the answer may be for a handler
+// running on the reader, and a wait from another goroutine gets its answer
+// sooner too), so does the watchdog of a handler that runs longer than
+// inlineBudget (what arrives meanwhile then queues for the dispatcher, as
+// it would have without running on the reader), and so does the supervisor
+// when the link fails (it must not wait for the handler to reconnect).
 func (c *Client) takeOver() {
 	c.inline.Lock()
 	defer c.inline.Unlock()
@@ -144,8 +152,13 @@ func (c *Client) takeOver() {
 	go c.readLoop(l) // inherits the old reader's count in l.wg
 }
 
-// maxBatch bounds the messages the reader hands the dispatcher at once.
+// maxBatch bounds the messages of a batch.
 const maxBatch = 128
+
+// inlineBudget is how long handlers may run on the reader before another
+// goroutine takes over reading: long for a handler, short for the events
+// piling up unread meanwhile.
+const inlineBudget = time.Millisecond
 
 // handle dispatches one frame. ok is false when l is over; retired is
 // true when this goroutine is no longer l's reader (see deliver).

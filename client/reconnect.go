@@ -67,6 +67,7 @@ func (c *Client) run(l *link) {
 	attempt := 0
 	for {
 		<-l.done
+		c.takeOver() // a handler running on l's reader must not hold up the rest
 		l.wg.Wait()
 		cause := l.cause
 		c.detach(l, cause)
