@@ -13,7 +13,7 @@
 //
 // # Goroutines
 //
-// Per connection, one reader goroutine handles the broker's frames, one
+// Per connection, a reader goroutine handles the broker's frames, one
 // writer goroutine batches outgoing frames into few writes, and one pinger
 // keeps an idle connection alive. For the client's whole life, one
 // supervisor goroutine replaces failed connections, one dispatcher
@@ -22,17 +22,19 @@
 // When no handler is running and none is queued, the reader runs the
 // handlers of what it just read itself, which spares a message that arrives
 // alone the wake-up of the dispatcher; otherwise what it reads queues for
-// the dispatcher.
+// the dispatcher. When handlers run on the reader for over a millisecond,
+// or one waits for the broker's answer, or the connection fails, a new
+// goroutine takes over reading and the old one stops once its handlers
+// return: a handler never holds up reading, answers or reconnection.
 //
-// Handlers must not block for long: while they do, deliveries queue up and
-// then stay in the broker, which drops for this client once its queue
-// there is full (each Message says how many were dropped before it). A
-// handler may wait for the broker's answer to a Request, PublishConfirmed
-// or Subscribe: if it runs on the reader, another goroutine takes over
-// reading so that the answer can arrive. While it waits, though, no other
-// handler runs, and once Options.DeliveryQueue is full the reader stops,
-// and with it the answer; a handler that waits often should start a
-// goroutine for it.
+// Handlers must not block for long: while they do, deliveries queue up, up
+// to Options.DeliveryQueue, and then stay in the broker, which drops for
+// this client once its queue there is full (each Message says how many
+// were dropped before it). A handler may wait for the broker's answer to a
+// Request, PublishConfirmed or Subscribe, but no other handler runs
+// meanwhile, and once the delivery queue is full the reader stops, and
+// with it the answer; a handler that waits often should start a goroutine
+// for it.
 //
 // A subscriber that handles many events per second can set
 // Options.ReuseMessages: the client then reuses the memory of delivered

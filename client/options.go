@@ -57,8 +57,11 @@ type Options struct {
 	// requests do when the outbound buffer is full: Block (the default)
 	// or FailFast.
 	WhenFull WhenFull
-	// DeliveryQueue bounds messages read but not yet handled, give or take
-	// one batch of up to 128 that the reader hands over at once. Default 4096.
+	// DeliveryQueue bounds messages read but not yet handled. They queue
+	// in batches, one per read from the socket, of 1 to 128 messages, and
+	// the queue holds DeliveryQueue/128 batches: 4096 messages when they
+	// arrive in bursts, as few as 32 when they arrive one at a time.
+	// Default 4096.
 	DeliveryQueue int
 	// ReuseMessages lets the client reuse the memory of delivered messages
 	// once their handlers have returned, instead of leaving it to the

@@ -86,7 +86,7 @@ func runSub(ctx context.Context, cfg roleConfig, cio *childIO) (*roleResult, err
 	}
 	defer c.Close()
 	t := newTally(cfg.latency, cfg.count)
-	// Handlers run one at a time, on the client's dispatch goroutine.
+	// Handlers run one at a time, on the client's reader or dispatcher.
 	if _, err := c.SubscribeContext(ctx, cfg.topic, func(m *client.Message) {
 		t.observe(m.Payload, m.Dropped, t.now())
 	}); err != nil {

@@ -99,7 +99,7 @@ func runSub(ctx context.Context, env *cliEnv, args []string) error {
 	}
 }
 
-// printer writes events; it is called on the client's dispatch goroutine.
+// printer writes events; it is called as a client handler, one at a time.
 type printer struct {
 	mu     sync.Mutex
 	w      *bufio.Writer

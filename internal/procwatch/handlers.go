@@ -24,8 +24,8 @@ const ActionProcessTree = "process_tree"
 // stalled broker connection cannot hold the client's handler goroutine.
 const taskPublishTimeout = 5 * time.Second
 
-// onTask handles a delivery on control.collector.task.process. It runs on
-// the client's dispatch goroutine.
+// onTask handles a delivery on control.collector.task.process. It runs as
+// a client handler: one at a time with the client's other handlers.
 func (w *watcher) onTask(m *client.Message) {
 	var task pb.CollectorTask
 	if err := proto.Unmarshal(m.Payload, &task); err != nil {
