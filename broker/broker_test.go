@@ -719,3 +719,50 @@ func TestShutdownWhileFlooded(t *testing.T) {
 // noReconnect keeps a client to one connection, for tests of how the broker
 // ends sessions.
 func noReconnect(o *client.Options) { o.Reconnect.Disabled = true }
+
+// A publisher's stream on one topic is routed from its session's memo; each
+// subscription change made meanwhile by another session must reach it at
+// once, and the hits must be counted.
+func TestPublisherStreamFollowsSubscriptionChanges(t *testing.T) {
+	tb := startBroker(t, broker.Config{})
+	pub := dialClient(t, tb.sock, "publisher")
+	other := dialClient(t, tb.sock, "other")
+	const name = "events.process.lifecycle"
+	for range 3 {
+		if n := publishConfirmed(t, pub, name, []byte("x")); n != 0 {
+			t.Fatalf("reached %d receivers with no subscription", n)
+		}
+	}
+	in := newInbox(16)
+	sub := subscribe(t, other, "events.process.+", in.handler)
+	if n := publishConfirmed(t, pub, name, []byte("1")); n != 1 {
+		t.Fatalf("reached %d receivers after a subscription, want 1", n)
+	}
+	in.next(t)
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	// Unsubscribe does not wait for the broker; a confirmed publish on the
+	// same connection does.
+	publishConfirmed(t, other, "sync", nil)
+	if n := publishConfirmed(t, pub, name, []byte("2")); n != 0 {
+		t.Fatalf("reached %d receivers after the unsubscription, want 0", n)
+	}
+	subscribe(t, other, "events.#", in.handler)
+	if n := publishConfirmed(t, pub, name, []byte("3")); n != 1 {
+		t.Fatalf("reached %d receivers after a new subscription, want 1", n)
+	}
+	in.next(t)
+	other.Close()
+	eventually(t, "the closed session's subscription removed", func() bool { return tb.Stats().Subscriptions == 0 })
+	if n := publishConfirmed(t, pub, name, []byte("4")); n != 0 {
+		t.Fatalf("reached %d receivers after the subscriber left, want 0", n)
+	}
+	before := tb.Stats().RouteCacheHits
+	for range 5 {
+		publishConfirmed(t, pub, name, []byte("5"))
+	}
+	if hits := tb.Stats().RouteCacheHits - before; hits < 5 {
+		t.Errorf("route cache hits grew by %d over 5 publishes of a routed topic", hits)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/daemoneye/eventbus/topic"
 	"github.com/daemoneye/eventbus/transport"
 	"github.com/daemoneye/eventbus/wire"
 
@@ -76,7 +77,8 @@ type session struct {
 	// subscription limit was logged.
 	wake           wakeups
 	tally          routeTally // counts of the current batch of input; reader only
-	received       int64      // when the frames being handled were read, in Unix nanoseconds
+	routes         *topic.Memo[*subscription, *route]
+	received       int64 // when the frames being handled were read, in Unix nanoseconds
 	refusals       int
 	refusalWindow  time.Time
 	subLimitLogged bool
@@ -96,6 +98,7 @@ func newSession(b *Broker, conn net.Conn, id Identity) *session {
 		q:          newQueue(b.cfg.QueueMessages, b.cfg.QueueBytes, maxPendingReplies),
 		id:         id,
 		subs:       make(map[uint32]*subscription),
+		routes:     topic.NewMemo(b.index),
 		log:        b.log.With("session", id),
 		writerDone: make(chan struct{}),
 		connected:  time.Now(),
@@ -139,7 +142,7 @@ func (s *session) serve() endCause {
 			// Let the receivers' writers send what this batch of frames
 			// queued for them.
 			s.wake.flush(s.b.cfg.FlowControlWait, &s.b.counters)
-			s.tally.flush(s.b)
+			s.flushCounts()
 			if err := s.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
 				return endCause{reason: "closed", err: err}
 			}
@@ -171,7 +174,7 @@ func (s *session) serve() endCause {
 		}
 		// Whatever the frame asks, the counters include every event
 		// published before it.
-		s.tally.flush(s.b)
+		s.flushCounts()
 		if err := wire.DecodeEnvelope(msg, env); err != nil {
 			return s.protocolError(pb.ErrorCode_ERROR_CODE_BAD_FRAME, err)
 		}
@@ -360,7 +363,7 @@ func (s *session) reply(env *pb.Envelope) {
 // there is something to tell, flush, close, forget.
 func (s *session) end(cause endCause) {
 	s.wake.flush(0, nil)
-	s.tally.flush(s.b)
+	s.flushCounts()
 	removed := s.dropSubscriptions()
 	if cause.reason == "slow_consumer" {
 		// The peer is not reading: flushing its full queue would only hold
@@ -506,4 +509,11 @@ func kindName(env *pb.Envelope) string {
 		return string(k.Name())
 	}
 	return "nothing"
+}
+
+// flushCounts adds what the reader counted since its last read to the
+// shared statistics.
+func (s *session) flushCounts() {
+	s.tally.flush(s.b)
+	s.routes.Flush()
 }

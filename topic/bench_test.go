@@ -163,6 +163,22 @@ func BenchmarkIndexMatch(b *testing.B) {
 				b.Fatalf("expected only hits: %+v", s)
 			}
 		})
+		// A publisher's stream on one topic, as the broker routes it: the
+		// session's memo answers, from the name's bytes.
+		b.Run(fmt.Sprintf("subs=%d/memo", n), func(b *testing.B) {
+			fx := fixture(n)
+			x := fx.index(IndexOptions{})
+			m := NewMemo(x)
+			name := []byte(fx.names[0])
+			m.Match(fx.names[0])
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, ok := m.Cached(name); !ok {
+					b.Fatal("memo miss")
+				}
+			}
+		})
 		// Three times more distinct names than the cache holds, cycled: nearly
 		// every Match walks the trie, compiles, stores and evicts.
 		b.Run(fmt.Sprintf("subs=%d/miss", n), func(b *testing.B) {

@@ -75,7 +75,7 @@ func (x *Index[V, R]) lookupLocked(name string, h uint64) (R, bool) {
 	lo, hi := c.set(h)
 	for i := lo; i < hi; i++ {
 		if c.tags[i] == h {
-			if e := &c.entries[i]; e.name == name && e.gen == x.gen {
+			if e := &c.entries[i]; e.name == name && e.gen == x.gen.Load() {
 				return e.route, true
 			}
 		}
@@ -91,7 +91,7 @@ func (x *Index[V, R]) lookupLocked(name string, h uint64) (R, bool) {
 func (x *Index[V, R]) store(name string, h uint64, route R, gen uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if gen != x.gen {
+	if gen != x.gen.Load() {
 		return
 	}
 	c := &x.cache
@@ -135,9 +135,14 @@ func (x *Index[V, R]) store(name string, h uint64, route R, gen uint64) {
 // caller that holds the name as bytes (a frame it has just read). On false
 // the caller converts the name, validates it and calls Match.
 func (x *Index[V, R]) Cached(name []byte) (R, bool) {
-	var zero R
+	route, _, ok := x.cached(name)
+	return route, ok
+}
+
+// cached is Cached that also returns the cache's copy of the name.
+func (x *Index[V, R]) cached(name []byte) (route R, key string, ok bool) {
 	if x.cacheSize == 0 {
-		return zero, false
+		return route, "", false
 	}
 	c := &x.cache
 	h := maphash.Bytes(c.seed, name) | 1 // the same hash as c.hash(string(name))
@@ -146,14 +151,14 @@ func (x *Index[V, R]) Cached(name []byte) (R, bool) {
 	for i := lo; i < hi; i++ {
 		if c.tags[i] == h {
 			// Comparing with a converted []byte does not allocate.
-			if e := &c.entries[i]; e.name == string(name) && e.gen == x.gen {
-				route := e.route
+			if e := &c.entries[i]; e.name == string(name) && e.gen == x.gen.Load() {
+				route, key = e.route, e.name
 				x.mu.RUnlock()
 				x.hits.Add(1)
-				return route, true
+				return route, key, true
 			}
 		}
 	}
 	x.mu.RUnlock()
-	return zero, false
+	return route, "", false
 }

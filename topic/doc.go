@@ -17,6 +17,8 @@
 // in a trie of levels, so matching a name costs time proportional to its
 // levels rather than to the number of subscriptions, and it caches the route
 // for each recently published name so the steady state is one cache lookup.
+// A [Memo] in front of it, one per publishing goroutine, answers for the
+// name that goroutine routed last without touching the shared cache.
 //
 // The topics the agent and its collectors use are constants in this package;
 // docs/topics.md describes who publishes and who subscribes to each.

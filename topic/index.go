@@ -40,10 +40,12 @@ type Index[V comparable, R any] struct {
 	compile   func(name string, matches []V) R // immutable
 	cacheSize int                              // immutable; 0 when the cache is disabled
 
-	mu        sync.RWMutex
-	root      *node[V]      // guarded by mu
-	count     int           // guarded by mu; (filter, value) pairs
-	gen       uint64        // guarded by mu; advanced by every change to the trie
+	mu    sync.RWMutex
+	root  *node[V] // guarded by mu
+	count int      // guarded by mu; (filter, value) pairs
+	// gen is advanced, with mu held for writing, by every change to the
+	// trie; it is atomic so that a Memo can check it without the lock.
+	gen       atomic.Uint64
 	cache     routeCache[R] // empty when the cache is disabled; see routeCache
 	evictions uint64        // guarded by mu; written only with mu held for writing
 
@@ -90,7 +92,7 @@ func (x *Index[V, R]) Insert(f Filter, v V) {
 	}
 	if n.add(f, v) {
 		x.count++
-		x.gen++
+		x.gen.Add(1)
 	}
 }
 
@@ -118,7 +120,7 @@ func (x *Index[V, R]) Remove(f Filter, v V) bool {
 		return false
 	}
 	x.count--
-	x.gen++
+	x.gen.Add(1)
 	prune(path, edges)
 	return true
 }
@@ -140,7 +142,7 @@ func (x *Index[V, R]) Match(name string) R {
 		}
 	}
 	matches := x.collectLocked(name)
-	gen := x.gen
+	gen := x.gen.Load()
 	x.mu.RUnlock()
 	x.misses.Add(1)
 
@@ -151,15 +153,15 @@ func (x *Index[V, R]) Match(name string) R {
 	return route
 }
 
-// Count returns the number of (filter, value) pairs in the index.
 // Invalidate makes every cached route stale, for when something compile
 // depends on, other than the index's contents, has changed.
 func (x *Index[V, R]) Invalidate() {
 	x.mu.Lock()
-	x.gen++
+	x.gen.Add(1)
 	x.mu.Unlock()
 }
 
+// Count returns the number of (filter, value) pairs in the index.
 func (x *Index[V, R]) Count() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -175,7 +177,7 @@ func (x *Index[V, R]) Stats() IndexStats {
 		Misses:     x.misses.Load(),
 		Evictions:  x.evictions,
 		Size:       x.cache.used,
-		Generation: x.gen,
+		Generation: x.gen.Load(),
 	}
 }
 
