@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/daemoneye/eventbus/acl"
 	"github.com/daemoneye/eventbus/broker"
 	"github.com/daemoneye/eventbus/client"
+	"github.com/daemoneye/eventbus/topic"
 	"github.com/daemoneye/eventbus/transport"
 	"github.com/daemoneye/eventbus/wire"
 
@@ -765,4 +767,35 @@ func TestPublisherStreamFollowsSubscriptionChanges(t *testing.T) {
 	if hits := tb.Stats().RouteCacheHits - before; hits < 5 {
 		t.Errorf("route cache hits grew by %d over 5 publishes of a routed topic", hits)
 	}
+}
+
+// A session publishing a stream on one topic is checked again when a policy
+// reload narrows its rights: the next publish on that topic is refused.
+func TestPolicyReloadRefusesAStreamMidway(t *testing.T) {
+	uid := uint32(os.Geteuid())
+	policy := func(allow string) acl.Admitter {
+		p, err := acl.New("test", &acl.Principal{
+			Name: "collector", UIDs: []uint32{uid},
+			Publish: acl.Rules{Allow: []topic.Filter{topic.MustParseFilter(allow)}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tb := startBroker(t, broker.Config{Policy: policy("events.#")})
+	c := dialClient(t, tb.sock, "collector")
+	const name = "events.process.lifecycle"
+	for range 3 {
+		publishConfirmed(t, c, name, []byte("x"))
+	}
+	tb.SetPolicy(policy("events.network.#"))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, err := c.PublishConfirmed(ctx, name, []byte("y"))
+	var be *client.BrokerError
+	if !errors.As(err, &be) || be.Code != pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED {
+		t.Fatalf("publish after the reload: %v; want a NOT_AUTHORIZED BrokerError", err)
+	}
+	publishConfirmed(t, c, "events.network.connection", []byte("z"))
 }

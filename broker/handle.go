@@ -195,6 +195,10 @@ func (s *session) replyError(err error, topicName string, publishID uint64) {
 // checkPublish decides whether the session may publish to name: a valid
 // topic within the length limit, not a broker topic, allowed by the policy.
 func (s *session) checkPublish(name string) error {
+	a := s.auth.Load()
+	if name == s.allowed.name && a == s.allowed.by {
+		return nil // the last topic allowed, under the same policy
+	}
 	if len(name) > s.b.cfg.MaxTopicLength {
 		return &codedError{pb.ErrorCode_ERROR_CODE_BAD_TOPIC,
 			fmt.Errorf("broker: topic longer than %d bytes", s.b.cfg.MaxTopicLength)}
@@ -205,9 +209,10 @@ func (s *session) checkPublish(name string) error {
 	if strings.HasPrefix(name, "$") {
 		return &codedError{pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, fmt.Errorf("broker: topic %q is reserved for the broker", name)}
 	}
-	if a := s.auth.Load(); !a.publish.Allowed(name) {
+	if !a.publish.Allowed(name) {
 		return &codedError{pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, fmt.Errorf("broker: %s may not publish to %s", a.principal.Name, name)}
 	}
+	s.allowed.name, s.allowed.by = name, a
 	return nil
 }
 

@@ -75,9 +75,15 @@ type session struct {
 	// Reader goroutine only: receivers to wake when the buffered input is
 	// handled, refused publishes in the current window, and whether the
 	// subscription limit was logged.
-	wake           wakeups
-	tally          routeTally // counts of the current batch of input; reader only
-	routes         *topic.Memo[*subscription, *route]
+	wake   wakeups
+	tally  routeTally // counts of the current batch of input; reader only
+	routes *topic.Memo[*subscription, *route]
+	// allowed is the topic checkPublish allowed last, and the policy it
+	// was allowed under: a stream on one topic is checked once.
+	allowed struct {
+		name string
+		by   *sessionAuth
+	}
 	received       int64 // when the frames being handled were read, in Unix nanoseconds
 	refusals       int
 	refusalWindow  time.Time
