@@ -46,6 +46,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if dir := opts.clientProfiles; dir != "" {
+		// Made here: a child that cannot create its profile fails before
+		// it is ready, which would hide the reason.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("-client-profiles: %w", err)
+		}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
