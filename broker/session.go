@@ -73,13 +73,14 @@ type session struct {
 	pending []byte
 
 	// Reader goroutine only: receivers to wake when the buffered input is
-	// handled, refused publishes in the current window, and whether the
-	// subscription limit was logged.
-	wake   wakeups
-	tally  routeTally // counts of the current batch of input; reader only
-	routes *topic.Memo[*subscription, *route]
-	// allowed is the topic checkPublish allowed last, and the policy it
-	// was allowed under: a stream on one topic is checked once.
+	// handled, the counts of that input, the route of the topic published
+	// last (a stream on one topic skips the shared cache), the topic
+	// checkPublish allowed last and the policy it was allowed under (a
+	// stream on one topic is checked once), refused publishes in the
+	// current window, and whether the subscription limit was logged.
+	wake    wakeups
+	tally   routeTally
+	routes  *topic.Memo[*subscription, *route]
 	allowed struct {
 		name string
 		by   *sessionAuth

@@ -75,7 +75,10 @@ type Stats struct {
 	FlowControlGiveUps uint64
 	// Subscriptions is the number of live subscriptions.
 	Subscriptions int
-	// RouteCache reports the topic index's route cache.
+	// RouteCache reports the topic index's route cache. Hits include
+	// those of the publishing sessions' memos of their last topic, added
+	// each time a session has handled what it read, so they may lag the
+	// misses by one read's worth.
 	RouteCacheHits, RouteCacheMisses uint64
 	RouteCacheSize                   int
 }

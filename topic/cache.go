@@ -135,14 +135,15 @@ func (x *Index[V, R]) store(name string, h uint64, route R, gen uint64) {
 // caller that holds the name as bytes (a frame it has just read). On false
 // the caller converts the name, validates it and calls Match.
 func (x *Index[V, R]) Cached(name []byte) (R, bool) {
-	route, _, ok := x.cached(name)
+	route, _, _, ok := x.cached(name)
 	return route, ok
 }
 
-// cached is Cached that also returns the cache's copy of the name.
-func (x *Index[V, R]) cached(name []byte) (route R, key string, ok bool) {
+// cached is Cached that also returns the cache's copy of the name and the
+// generation the route is current for.
+func (x *Index[V, R]) cached(name []byte) (route R, key string, gen uint64, ok bool) {
 	if x.cacheSize == 0 {
-		return route, "", false
+		return route, "", 0, false
 	}
 	c := &x.cache
 	h := maphash.Bytes(c.seed, name) | 1 // the same hash as c.hash(string(name))
@@ -152,13 +153,13 @@ func (x *Index[V, R]) cached(name []byte) (route R, key string, ok bool) {
 		if c.tags[i] == h {
 			// Comparing with a converted []byte does not allocate.
 			if e := &c.entries[i]; e.name == string(name) && e.gen == x.gen.Load() {
-				route, key = e.route, e.name
+				route, key, gen = e.route, e.name, e.gen
 				x.mu.RUnlock()
 				x.hits.Add(1)
-				return route, key, true
+				return route, key, gen, true
 			}
 		}
 	}
 	x.mu.RUnlock()
-	return route, "", false
+	return route, "", 0, false
 }

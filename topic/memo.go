@@ -8,9 +8,11 @@ package topic
 // whose cache lines every publishing goroutine would otherwise pass
 // between cores on every event.
 //
-// A Memo is for one goroutine at a time. Its hits are added to the index's
-// count by Flush, which the owner calls now and then (at the latest before
-// dropping the memo), so that the index's statistics stay true.
+// A Memo is for one goroutine at a time. Its owner calls Flush now and
+// then, at the latest before dropping the memo: between bursts of routing,
+// say, when the owner is about to wait. Flush adds the memo's hits to the
+// index's count, so that the index's statistics stay true, and lets go of
+// an outdated route.
 type Memo[V comparable, R any] struct {
 	x     *Index[V, R]
 	name  string
@@ -33,10 +35,7 @@ func (m *Memo[V, R]) Cached(name []byte) (R, bool) {
 		m.hits++
 		return m.route, true
 	}
-	// Read before the lookup: a change in between leaves the memo stale,
-	// never a stale route stamped as current.
-	gen := m.x.gen.Load()
-	route, key, ok := m.x.cached(name)
+	route, key, gen, ok := m.x.cached(name)
 	if ok {
 		m.remember(key, route, gen)
 	}
@@ -46,23 +45,35 @@ func (m *Memo[V, R]) Cached(name []byte) (R, bool) {
 // Match is Index.Match, whose route the memo remembers. The memo keeps
 // name: it must not alias memory the caller reuses.
 func (m *Memo[V, R]) Match(name string) R {
+	// Read before the lookup: a change in between leaves the memo stale,
+	// never an outdated route stamped as current.
 	gen := m.x.gen.Load()
 	route := m.x.Match(name)
 	m.remember(name, route, gen)
 	return route
 }
 
+// remember keeps route for name, current at gen. A memo is a cache too, so
+// an index made without a cache (to measure the trie, or to save its
+// memory) gets no memo either.
 func (m *Memo[V, R]) remember(name string, route R, gen uint64) {
 	if m.x.cacheSize == 0 {
-		return // the index's cache is off: so is the memo
+		return
 	}
 	m.name, m.route, m.gen, m.valid = name, route, gen, true
 }
 
-// Flush adds the memo's hits to the index's statistics.
+// Flush adds the memo's hits to the index's statistics, and forgets a
+// route the index has changed since: routes reference what the caller
+// compiled them from (the broker's, receiving sessions), which an idle
+// owner's memo would otherwise keep reachable for as long as it lives.
 func (m *Memo[V, R]) Flush() {
 	if m.hits > 0 {
 		m.x.hits.Add(m.hits)
 		m.hits = 0
+	}
+	if m.valid && m.gen != m.x.gen.Load() {
+		var zero R
+		m.name, m.route, m.valid = "", zero, false
 	}
 }
