@@ -37,6 +37,15 @@ type Config struct {
 	// Events that do not fit are dropped for that receiver and counted.
 	QueueMessages int
 	QueueBytes    int
+	// FlowControlMessages is the depth of a receiver's queue, in events,
+	// at which the publishers feeding it pause (see FlowControlWait); the
+	// bytes mark is half of QueueBytes. It is far below QueueMessages on
+	// purpose: a receiver that keeps up runs with a short backlog, and
+	// one that stalls longer than publishers wait for it still has the
+	// rest of its queue before anything is dropped. The default is
+	// DefaultFlowControlMessages, or half of QueueMessages when that is
+	// smaller; it must not exceed QueueMessages.
+	FlowControlMessages int
 	// RouteCacheSize bounds the number of topics whose routes are cached;
 	// negative disables the cache.
 	RouteCacheSize int
@@ -62,7 +71,8 @@ type Config struct {
 	MaxTopicLength int
 	// FlowControlWait bounds how long a publishing session pauses, before
 	// reading more input, for receivers it has just queued events to whose
-	// queues are at least half full: a receiver that keeps up is given
+	// queues are at their flow-control mark (FlowControlMessages events,
+	// or half of QueueBytes): a receiver that keeps up is given
 	// time to drain instead of having events dropped. A receiver that
 	// takes nothing from its queue within the wait is not waited for again
 	// until it takes something. Negative never pauses: events are dropped
@@ -89,25 +99,36 @@ const (
 	DefaultIdleTimeout      = 30 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultMaxSubscriptions = 1024
-	DefaultQueueMessages    = 8192
-	DefaultQueueBytes       = 16 << 20
-	DefaultRouteCacheSize   = 4096
-	DefaultLocalName        = "broker"
-	DefaultMaxRefused       = 100
-	DefaultSlowConsumer     = 30 * time.Second
-	DefaultFlowControlWait  = 10 * time.Millisecond
-	MaxFlowControlWait      = time.Second
-	DefaultStatsInterval    = 10 * time.Second
-	DefaultRefusedWindow    = 10 * time.Second
-	DefaultVersion          = "0.1.0"
+	DefaultQueueMessages    = 65536
+	// DefaultFlowControlMessages is a backlog that a receiver drains in a
+	// few milliseconds at full rate, and that stays in the cache.
+	DefaultFlowControlMessages = 4096
+	DefaultQueueBytes          = 16 << 20
+	DefaultRouteCacheSize      = 4096
+	DefaultLocalName           = "broker"
+	DefaultMaxRefused          = 100
+	DefaultSlowConsumer        = 30 * time.Second
+	DefaultFlowControlWait     = 10 * time.Millisecond
+	MaxFlowControlWait         = time.Second
+	DefaultStatsInterval       = 10 * time.Second
+	DefaultRefusedWindow       = 10 * time.Second
+	DefaultVersion             = "0.1.0"
 )
+
+// queueLimits are the bounds of every receiver's queue.
+func (c *Config) queueLimits() queueLimits {
+	return queueLimits{maxMsgs: c.QueueMessages, maxBytes: c.QueueBytes, pauseMsgs: c.FlowControlMessages}
+}
 
 // DefaultConfig returns the configuration a zero Config stands for.
 func DefaultConfig() Config {
-	return Config{}.withDefaults()
+	return Config{}.WithDefaults()
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its default; a
+// default that depends on another field (FlowControlMessages) follows
+// that field's value in c.
+func (c Config) WithDefaults() Config {
 	if c.Wire.MaxFrameSize == 0 {
 		c.Wire.MaxFrameSize = wire.DefaultMaxFrameSize
 	}
@@ -118,6 +139,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxSubscriptions, DefaultMaxSubscriptions)
 	setDefault(&c.QueueMessages, DefaultQueueMessages)
 	setDefault(&c.QueueBytes, DefaultQueueBytes)
+	setDefault(&c.FlowControlMessages, max(1, min(DefaultFlowControlMessages, c.QueueMessages/2)))
 	setDefault(&c.RouteCacheSize, DefaultRouteCacheSize)
 	setDefault(&c.LocalName, DefaultLocalName)
 	setDefault(&c.Version, DefaultVersion)
@@ -161,6 +183,7 @@ func (c Config) Validate() error {
 		{"max subscriptions", int64(c.MaxSubscriptions)},
 		{"queue messages", int64(c.QueueMessages)},
 		{"queue bytes", int64(c.QueueBytes)},
+		{"flow control messages", int64(c.FlowControlMessages)},
 		{"max refused publishes", int64(c.MaxRefusedPublishes)},
 		{"refused publish window", int64(c.RefusedPublishWindow)},
 		{"max topic length", int64(c.MaxTopicLength)},
@@ -177,8 +200,12 @@ func (c Config) Validate() error {
 	}
 	// Zero values stand for their defaults here too: a queue smaller than
 	// one maximal frame drops every large event.
-	if d := c.withDefaults(); d.QueueBytes < d.Wire.MaxFrameSize {
+	d := c.WithDefaults()
+	if d.QueueBytes < d.Wire.MaxFrameSize {
 		errs = append(errs, fmt.Errorf("broker: queue bytes %d smaller than one maximal frame (%d)", d.QueueBytes, d.Wire.MaxFrameSize))
+	}
+	if d.FlowControlMessages > d.QueueMessages {
+		errs = append(errs, fmt.Errorf("broker: flow control mark of %d events above the queue's %d: publishers would never pause before events drop", d.FlowControlMessages, d.QueueMessages))
 	}
 	if c.MaxTopicLength > topic.MaxLength {
 		errs = append(errs, fmt.Errorf("broker: max topic length %d above the protocol's %d", c.MaxTopicLength, topic.MaxLength))

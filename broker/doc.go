@@ -20,9 +20,10 @@
 //
 // Flow control paces a publisher to the receivers it feeds: after each
 // read of its input, its session waits, at most Config.FlowControlWait,
-// for any of those receivers whose queue is half full to drain below half.
-// A receiver that takes nothing meanwhile is not waited for again until it
-// takes something, so a stuck one costs its publishers one wait. When a
-// receiver's queue is full all the same, the event is dropped for that
+// for any of those receivers whose queue has reached its flow-control mark
+// to drain below it. A receiver that takes nothing meanwhile is not waited
+// for again until it takes something, so a stuck one costs its publishers
+// one wait; the mark sits far below the queue's limit, so that such a
+// receiver still has room. When a receiver's queue is full all the same, the event is dropped for that
 // receiver only, counted, and reported to it in its next delivery.
 package broker

@@ -99,3 +99,64 @@ func TestFlowControl(t *testing.T) {
 		})
 	}
 }
+
+// Publishers pause at the flow-control mark, far below the queue's limit,
+// and a receiver that stalls for longer than they wait loses nothing while
+// the room above the mark holds what arrives meanwhile.
+func TestStalledReceiverRidesTheRoomAboveTheMark(t *testing.T) {
+	const (
+		events = 6000
+		size   = 512
+		// Half the queue is far more than the burst: without its own
+		// mark, flow control would never act on it.
+		queueMsgs = 20000
+		mark      = 256
+	)
+	tb := startBroker(t, broker.Config{
+		QueueMessages:       queueMsgs,
+		FlowControlMessages: mark,
+		FlowControlWait:     20 * time.Millisecond,
+		WriteTimeout:        time.Minute,
+		IdleTimeout:         time.Minute,
+	})
+	gate := make(chan struct{})
+	var once, release sync.Once
+	open := func() { release.Do(func() { close(gate) }) }
+	in := newInbox(events)
+	sub := dialClient(t, tb.sock, "agent")
+	// Registered after the client's: runs first, so that a failing test
+	// does not leave Close waiting for a blocked handler.
+	t.Cleanup(open)
+	subscribe(t, sub, "load.#", func(m *client.Message) {
+		once.Do(func() { <-gate })
+		in.handler(m)
+	})
+	pub := dialClient(t, tb.sock, "collector")
+	published := make(chan error, 1)
+	go func() {
+		for seq := range uint64(events) {
+			if err := pub.Publish(context.Background(), "load.seq", seqPayload(seq, size)); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	// The subscriber stalls until its publisher has waited for it in vain
+	// and then handed over the whole burst.
+	eventually(t, "publishers to give up on the stalled subscriber", func() bool { return tb.Stats().FlowControlGiveUps > 0 })
+	if err := <-published; err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	open()
+
+	for seq := range uint64(events) {
+		m := in.next(t)
+		if got := seqOf(m.Payload); got != seq || m.Dropped != 0 {
+			t.Fatalf("got seq %d with %d reported dropped, want %d and none", got, m.Dropped, seq)
+		}
+	}
+	if st := tb.Stats(); st.Dropped != 0 {
+		t.Fatalf("%d events dropped for a subscriber whose queue had room", st.Dropped)
+	}
+}

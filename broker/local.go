@@ -239,7 +239,7 @@ func (b *Broker) localSession() (*localSession, error) {
 		}
 		b.local = &localSession{
 			b:            b,
-			q:            newQueue(b.cfg.QueueMessages, b.cfg.QueueBytes, 1),
+			q:            newQueue(b.cfg.queueLimits(), 1),
 			publisher:    publisher,
 			publisherRaw: raw,
 			done:         make(chan struct{}),

@@ -15,7 +15,7 @@ import (
 // growing slice: a receiver that falls behind never has its backlog copied
 // to a bigger array, and an idle receiver holds no chunk at all.
 type queue struct {
-	maxMsgs, maxBytes int
+	queueLimits
 	// maxControl bounds replies (acks, pongs, errors) separately: they are
 	// never dropped, so a client that asks and does not read is closed
 	// instead.
@@ -87,8 +87,30 @@ var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
 // entries returns the chunk's queued entries.
 func (c *chunk) entries() []queued { return c.items[:c.n] }
 
-func newQueue(maxMsgs, maxBytes, maxControl int) *queue {
-	return &queue{maxMsgs: maxMsgs, maxBytes: maxBytes, maxControl: maxControl, wake: make(chan struct{}, 1)}
+// queueLimits are a receiver queue's bounds, from Config.
+type queueLimits struct {
+	// maxMsgs and maxBytes bound what is queued: an event past either is
+	// dropped.
+	maxMsgs, maxBytes int
+	// pauseMsgs is the depth at which publishers start to wait (see
+	// congested); pauseBytes is half of maxBytes. The mark sits well
+	// below maxMsgs: flow control keeps a receiver's backlog short (and
+	// in the cache), and the room above it is for a receiver that stalls
+	// longer than publishers wait.
+	pauseMsgs int
+}
+
+// pauseBytes is the bytes mark of flow control.
+func (l queueLimits) pauseBytes() int { return l.maxBytes / 2 }
+
+func newQueue(limits queueLimits, maxControl int) *queue {
+	return &queue{queueLimits: limits, maxControl: maxControl, wake: make(chan struct{}, 1)}
+}
+
+// underMarkLocked reports whether the queue is below both flow-control marks;
+// q.mu must be held.
+func (q *queue) underMarkLocked() bool {
+	return q.msgs < q.pauseMsgs && q.bytes < q.pauseBytes()
 }
 
 // appendLocked adds an entry of size event bytes at the tail; q.mu must
@@ -241,7 +263,7 @@ func (q *queue) busy() bool {
 func (q *queue) takeLocked() (batch *chunk) {
 	// Taking anything proves the consumer alive: worth waiting for again.
 	q.ignored = false
-	if q.stuckLogged && 8*q.msgs <= q.maxMsgs && 8*q.bytes <= q.maxBytes {
+	if q.stuckLogged && 4*q.msgs <= q.pauseMsgs && 4*q.bytes <= q.pauseBytes() {
 		q.stuckLogged = false // caught up: the episode is over
 	}
 	q.takes++
@@ -262,7 +284,7 @@ func (q *queue) takeLocked() (batch *chunk) {
 			q.tail = nil
 		}
 	}
-	if 2*q.msgs < q.maxMsgs && 2*q.bytes < q.maxBytes {
+	if q.underMarkLocked() {
 		q.releaseWaiters()
 	}
 	return batch
@@ -295,20 +317,22 @@ func (q *queue) recycle(batch *chunk) {
 }
 
 // Flow control. A publishing session that has queued events for a receiver
-// whose queue is at least half full waits, before reading more input, until
-// that receiver's consumer has taken enough to bring it under half, for at
-// most Config.FlowControlWait. A consumer that takes nothing at all in that
-// time is ignored by every publisher until it takes something again, so a
-// stuck receiver costs publishers one wait, not one per event.
+// whose queue is at or above its mark (Config.FlowControlMessages events,
+// or half of Config.QueueBytes) waits, before reading more input, until
+// that receiver's consumer has taken enough to bring it under the mark, for
+// at most Config.FlowControlWait. A consumer that takes nothing at all in
+// that time is ignored by every publisher until it takes something again,
+// so a stuck receiver costs publishers one wait, not one per event; the
+// queue's room above the mark is what it then has before events drop.
 
 // congested returns a channel closed when a take by the consumer leaves
-// the queue less than half full, and the consumer's progress so far for
-// giveUp, if the queue is at least half full now and its consumer is not
+// the queue under its mark, and the consumer's progress so far for giveUp,
+// if the queue is at or above the mark now and its consumer is not
 // ignored; otherwise a nil channel.
 func (q *queue) congested() (drained <-chan struct{}, takes uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed || q.ignored || (2*q.msgs < q.maxMsgs && 2*q.bytes < q.maxBytes) {
+	if q.closed || q.ignored || q.underMarkLocked() {
 		return nil, 0
 	}
 	if q.drained == nil {
@@ -387,8 +411,8 @@ func (w *wakeups) add(q *queue) {
 
 // flush wakes every collected queue's consumer. With wait > 0 it then
 // applies flow control: it waits, up to wait in all, for the consumer of
-// each of those queues that is at least half full to bring it under half,
-// and gives up on those that took nothing meanwhile.
+// each of those queues that is at or above its mark to bring it under, and
+// gives up on those that took nothing meanwhile.
 func (w *wakeups) flush(wait time.Duration, c *counters) {
 	for _, q := range w.queues {
 		if q.direct != nil && q.direct.writeNow() {
@@ -427,7 +451,7 @@ func (w *wakeups) pace(wait time.Duration, c *counters) {
 			c.flowGiveUps.Add(1)
 			if episode && fw.q.log != nil {
 				msgs, bytes := fw.q.depth()
-				fw.q.log.Warn("receiver took nothing from its half-full queue: publishers stop waiting for it until it takes again",
+				fw.q.log.Warn("receiver took nothing from its queue past the flow-control mark: publishers stop waiting for it until it takes again",
 					"flow_control_wait", wait, "queued_messages", msgs, "queued_bytes", bytes)
 			}
 		}

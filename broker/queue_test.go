@@ -30,7 +30,7 @@ func drain(batch *chunk) []queued {
 }
 
 func TestQueueKeepsOrderAcrossChunks(t *testing.T) {
-	q := newQueue(1<<20, 1<<30, 1<<20)
+	q := newQueue(limits(1<<20, 1<<19), 1<<20)
 	const n = (maxTakeChunks+1)*chunkEntries + 7
 	evs := make([]*event, n)
 	for i := range evs {
@@ -93,7 +93,7 @@ func TestQueueKeepsOrderAcrossChunks(t *testing.T) {
 func TestEventRecycledOnlyAfterLastRelease(t *testing.T) {
 	ev := getEvent(100)
 	ev.frame = append(ev.frame, "frame"...)
-	qs := []*queue{newQueue(10, 1<<20, 1), newQueue(10, 1<<20, 1)}
+	qs := []*queue{newQueue(limits(10, 5), 1), newQueue(limits(10, 5), 1)}
 	for _, q := range qs {
 		if q.pushEvent(ev, []uint32{1}) != pushed {
 			t.Fatal("push refused")
@@ -126,12 +126,18 @@ func TestLargeEventsAreNotPooled(t *testing.T) {
 	}
 }
 
-// A publisher waits for a half-full queue until its consumer takes it
-// below half; a consumer that takes nothing while a publisher waits is
-// ignored until it takes again.
+// limits are queue bounds in events, with bytes out of the way.
+func limits(msgs, pause int) queueLimits {
+	return queueLimits{maxMsgs: msgs, maxBytes: 1 << 30, pauseMsgs: pause}
+}
+
+// A publisher waits for a queue at its mark until its consumer takes it
+// below; a consumer that takes nothing while a publisher waits is ignored
+// until it takes again, and the room above the mark is what it has until
+// events drop.
 func TestQueueFlowControl(t *testing.T) {
-	const limit = 64
-	q := newQueue(limit, 1<<30, 1)
+	const limit, mark = 64, 16
+	q := newQueue(limits(limit, mark), 1)
 	push := func(n int) {
 		t.Helper()
 		for range n {
@@ -140,14 +146,14 @@ func TestQueueFlowControl(t *testing.T) {
 			}
 		}
 	}
-	push(limit/2 - 1)
+	push(mark - 1)
 	if drained, _ := q.congested(); drained != nil {
-		t.Fatal("congested below half")
+		t.Fatal("congested below the mark")
 	}
 	push(1)
 	drained, takes := q.congested()
 	if drained == nil {
-		t.Fatal("not congested at half")
+		t.Fatal("not congested at the mark")
 	}
 	if again, _ := q.congested(); again != drained {
 		t.Fatal("waiters on one queue should share one channel")
@@ -162,7 +168,7 @@ func TestQueueFlowControl(t *testing.T) {
 		t.Fatal("gave up on a consumer that had taken its queue")
 	}
 
-	push(limit / 2)
+	push(mark)
 	_, takes = q.congested()
 	if gaveUp, episode := q.giveUp(takes); !gaveUp || !episode {
 		t.Fatalf("give-up on a consumer that took nothing: %v, episode %v; want both", gaveUp, episode)
@@ -170,15 +176,18 @@ func TestQueueFlowControl(t *testing.T) {
 	if gaveUp, _ := q.giveUp(takes); gaveUp {
 		t.Fatal("gave up twice on an ignored consumer")
 	}
-	push(limit/2 - 1) // full but for one
+	push(limit - mark) // the room above the mark
 	if drained, _ := q.congested(); drained != nil {
 		t.Fatal("publishers still wait for an ignored consumer")
+	}
+	if r := q.pushEvent(getEvent(64), []uint32{1}); r != droppedFull {
+		t.Fatalf("push to a full queue: %d, want droppedFull", r)
 	}
 	// Any take proves the consumer alive; only catching up ends the
 	// episode, so a consumer stuck again within it is not logged again.
 	batch, _, _ := q.take()
 	q.recycle(batch)
-	push(limit / 2)
+	push(mark)
 	drained, takes = q.congested()
 	if drained == nil {
 		t.Fatal("consumer that took again is still ignored")
@@ -187,9 +196,9 @@ func TestQueueFlowControl(t *testing.T) {
 		t.Fatalf("second give-up in one episode: %v, new episode %v; want a give-up in the same episode", gaveUp, episode)
 	}
 	takeAll(t, q) // a backlog: not caught up yet
-	push(limit / 8)
+	push(mark / 4)
 	takeAll(t, q) // caught up
-	push(limit / 2)
+	push(mark)
 	_, takes = q.congested()
 	if _, episode := q.giveUp(takes); !episode {
 		t.Fatal("a give-up after catching up did not begin a new episode")
@@ -215,9 +224,9 @@ func fill(t *testing.T, q *queue, n int) {
 // the stuck one used up the time.
 func TestPaceJudgesEachReceiverOverTheWholeWait(t *testing.T) {
 	const limit = 4 * maxTakeChunks * chunkEntries
-	stuck, slow := newQueue(limit, 1<<30, 1), newQueue(limit, 1<<30, 1)
+	stuck, slow := newQueue(limits(limit, limit/2), 1), newQueue(limits(limit, limit/2), 1)
 	fill(t, stuck, limit/2)
-	// After one take, slow is still over half full: its consumer makes
+	// After one take, slow is still over its mark: its consumer makes
 	// progress without ever releasing the publisher.
 	fill(t, slow, limit-1)
 	go func() {
@@ -257,7 +266,7 @@ func TestPaceJudgesEachReceiverOverTheWholeWait(t *testing.T) {
 // Closing a queue releases a publisher waiting for it, and is not a
 // give-up.
 func TestPaceReleasedByClose(t *testing.T) {
-	q := newQueue(64, 1<<30, 1)
+	q := newQueue(limits(64, 32), 1)
 	fill(t, q, 32)
 	var c counters
 	done := make(chan struct{})

@@ -102,7 +102,7 @@ func newSession(b *Broker, conn net.Conn, id Identity) *session {
 		conn:       conn,
 		rd:         wire.NewReader(conn, b.cfg.Wire),
 		crc:        b.cfg.Wire.CRC,
-		q:          newQueue(b.cfg.QueueMessages, b.cfg.QueueBytes, maxPendingReplies),
+		q:          newQueue(b.cfg.queueLimits(), maxPendingReplies),
 		id:         id,
 		subs:       make(map[uint32]*subscription),
 		routes:     topic.NewMemo(b.index),

@@ -67,8 +67,8 @@ type Stats struct {
 	GroupFull     uint64
 	SlowConsumers uint64
 	// FlowControlWaits counts the reads of a publisher's input after which
-	// its session waited because a receiver it had fed was at least half
-	// full; FlowControlGiveUps counts the times a receiver took nothing
+	// its session waited because a receiver it had fed was at its
+	// flow-control mark (Config.FlowControlMessages); FlowControlGiveUps counts the times a receiver took nothing
 	// during such a wait, and was then not waited for until it took
 	// something.
 	FlowControlWaits   uint64

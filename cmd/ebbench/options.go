@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/daemoneye/eventbus/broker"
 	"github.com/daemoneye/eventbus/wire"
 )
 
@@ -85,7 +86,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.socket, "socket", "", "use the broker at this `endpoint` instead of starting one")
 	fs.TextVar(&o.crc, "crc", wire.CRCIEEE, "frame checksum: ieee or castagnoli (must match the broker)")
 	fs.BoolVar(&o.reuse, "reuse-messages", false, "subscribers and responders run with client.Options.ReuseMessages: messages valid only during the handler")
-	fs.IntVar(&o.brokerQueue, "broker-queue", 0, "the started broker's queue per receiver, in `messages` (0: the production default, 8192)")
+	fs.IntVar(&o.brokerQueue, "broker-queue", 0, fmt.Sprintf("the started broker's queue per receiver, in `messages` (0: the production default, %d); publishers still pause at %d, or at half the queue when that is smaller", broker.DefaultQueueMessages, broker.DefaultFlowControlMessages))
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "the started broker writes a CPU profile to `file` when it shuts down")
 	fs.StringVar(&o.memProfile, "memprofile", "", "the started broker writes a heap profile to `file` when it shuts down")
 	fs.StringVar(&o.clientProfiles, "client-profiles", "", "every client process writes a CPU profile into `dir` (<scenario>-<role>-<index>.cpu)")

@@ -41,11 +41,14 @@ type config struct {
 	MaxSubscriptions int           `toml:"max_subscriptions"`
 	QueueMessages    int           `toml:"queue_messages"`
 	QueueBytes       int           `toml:"queue_bytes"`
+	// FlowControlMessages is the depth at which publishers pause for a
+	// receiver; 0 derives it from QueueMessages (see parseArgs).
+	FlowControlMessages int `toml:"flow_control_messages"`
 	// SlowConsumerTimeout disconnects a receiver whose queue has been
 	// dropping events for this long; negative never does.
 	SlowConsumerTimeout time.Duration `toml:"slow_consumer_timeout"`
 	// FlowControlWait bounds a publisher's pause for a receiver whose
-	// queue is half full; negative never pauses.
+	// queue is at its flow-control mark; negative never pauses.
 	FlowControlWait time.Duration `toml:"flow_control_wait"`
 
 	// Policy is the access policy file; empty means the built-in default.
@@ -133,8 +136,10 @@ func (c *config) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", c.MaxSubscriptions, "subscriptions per session")
 	fs.IntVar(&c.QueueMessages, "queue-messages", c.QueueMessages, "events queued per receiver before dropping")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", c.QueueBytes, "bytes queued per receiver before dropping")
+	fs.IntVar(&c.FlowControlMessages, "flow-control-messages", c.FlowControlMessages,
+		fmt.Sprintf("events queued for a receiver at which its publishers pause (0: %d, or half of -queue-messages when smaller)", broker.DefaultFlowControlMessages))
 	fs.DurationVar(&c.SlowConsumerTimeout, "slow-consumer-timeout", c.SlowConsumerTimeout, "disconnect a receiver still dropping events after this long (negative: never)")
-	fs.DurationVar(&c.FlowControlWait, "flow-control-wait", c.FlowControlWait, "longest a publisher pauses for a receiver whose queue is half full, per read (negative: never; at most 1s)")
+	fs.DurationVar(&c.FlowControlWait, "flow-control-wait", c.FlowControlWait, "longest a publisher pauses for a receiver at its flow-control mark, per read (negative: never; at most 1s)")
 	fs.StringVar(&c.Policy, "policy", c.Policy, "access policy `file` (TOML); reloaded on SIGHUP (default: the built-in policy)")
 	fs.IntVar(&c.MaxRefusedPublishes, "max-refused-publishes", c.MaxRefusedPublishes, "refused publishes within the window before a session is disconnected")
 	fs.DurationVar(&c.RefusedPublishWindow, "refused-publish-window", c.RefusedPublishWindow, "window for -max-refused-publishes")
@@ -211,6 +216,7 @@ func (c *config) brokerConfig(log *slog.Logger, policy acl.Admitter) broker.Conf
 		MaxSubscriptions:     c.MaxSubscriptions,
 		QueueMessages:        c.QueueMessages,
 		QueueBytes:           c.QueueBytes,
+		FlowControlMessages:  c.FlowControlMessages,
 		SlowConsumerTimeout:  c.SlowConsumerTimeout,
 		FlowControlWait:      c.FlowControlWait,
 		LocalName:            "eventbusd",

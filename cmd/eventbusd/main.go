@@ -246,6 +246,11 @@ func parseArgs(args []string) (config, bool, error) {
 		}
 		err = overlay.Set(f.Name, f.Value.String())
 	})
+	// The mark's default follows the queue's size as finally set, and
+	// -print-config shows the value in effect.
+	cfg.FlowControlMessages = broker.Config{
+		QueueMessages: cfg.QueueMessages, FlowControlMessages: cfg.FlowControlMessages,
+	}.WithDefaults().FlowControlMessages
 	return cfg, printConfig, err
 }
 
