@@ -697,6 +697,37 @@ func TestMessageMetadata(t *testing.T) {
 	}
 }
 
+// Events from two publishers, interleaved, each carry their own
+// publisher: the reader's cache of the last publisher follows every change.
+func TestInterleavedPublishers(t *testing.T) {
+	tb := startBroker(t, broker.Config{})
+	sub := dial(t, options(tb.sock, "agent"))
+	in := make(inbox, 16)
+	if _, err := sub.Subscribe("events.#", in.handler); err != nil {
+		t.Fatal(err)
+	}
+	instances := []string{"host-a", "host-b"}
+	var pubs [2]*client.Client
+	for i, instance := range instances {
+		o := options(tb.sock, "procmond")
+		o.InstanceID = instance
+		pubs[i] = dial(t, o)
+	}
+	ctx, cancel := ctxT()
+	defer cancel()
+	// a, a, b, b, a, b: repeats, and changes both ways.
+	for _, i := range []int{0, 0, 1, 1, 0, 1} {
+		if _, err := pubs[i].PublishConfirmed(ctx, "events.x", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		m := in.next(t)
+		want := client.Publisher{ClientName: "procmond", InstanceID: instances[i], SessionID: pubs[i].SessionID()}
+		if m.Publisher != want {
+			t.Fatalf("event from publisher %d delivered as from %+v, want %+v", i, m.Publisher, want)
+		}
+	}
+}
+
 func TestOnError(t *testing.T) {
 	tb := startBroker(t, broker.Config{})
 	errs := make(chan error, 4)

@@ -33,6 +33,10 @@ type link struct {
 	// publishers caches decoded publisher identities by their encoding;
 	// only the reader goroutine touches it.
 	publishers map[string]Publisher
+	// lastPublisher is the previous delivery's, decoded from
+	// lastPublisherRaw: a stream from one publisher skips the map.
+	lastPublisher    Publisher
+	lastPublisherRaw string
 	// lastTopic and lastIDs are the previous delivery's, shared with the
 	// next when equal; idScratch is reused to decode ids. Reader only.
 	lastTopic string

@@ -158,7 +158,11 @@ func (l *link) subscriptionIDs(v *wire.DeliverView) []uint32 {
 // publisher decodes an encoded Publisher; a session's events all carry the
 // same bytes, so the decoded form is cached.
 func (l *link) publisher(raw []byte) (Publisher, error) {
+	if string(raw) == l.lastPublisherRaw { // the zero Publisher for none
+		return l.lastPublisher, nil
+	}
 	if p, ok := l.publishers[string(raw)]; ok {
+		l.lastPublisher, l.lastPublisherRaw = p, string(raw)
 		return p, nil
 	}
 	var pp pb.Publisher
@@ -169,7 +173,9 @@ func (l *link) publisher(raw []byte) (Publisher, error) {
 	if l.publishers == nil || len(l.publishers) >= maxCachedPublishers {
 		l.publishers = make(map[string]Publisher)
 	}
-	l.publishers[string(raw)] = p
+	key := string(raw)
+	l.publishers[key] = p
+	l.lastPublisher, l.lastPublisherRaw = p, key
 	return p, nil
 }
 
