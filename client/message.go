@@ -39,8 +39,15 @@ type Message struct {
 	// its queue there was full, just before this one.
 	Dropped uint64
 
-	c       *Client // that received it, for Respond
-	replyTo string
+	// reply is set for a request only: most messages carry no pointer
+	// for it, which keeps them small.
+	reply *replyRoute
+}
+
+// replyRoute is where Respond sends its answer.
+type replyRoute struct {
+	c  *Client // that received the request
+	to string  // the broker's reply token
 }
 
 // Publisher identifies the session that published a Message. The broker
@@ -60,9 +67,16 @@ func newMessage(c *Client, d *pb.Deliver, info *pb.DeliveryInfo) *Message {
 		Correlation:     d.Correlation,
 		SubscriptionIDs: info.GetSubscriptionIds(),
 		Dropped:         info.GetDroppedBefore(),
-		c:               c,
-		replyTo:         d.ReplyTo,
+		reply:           replyTo(c, d.ReplyTo),
 	}
+}
+
+// replyTo is the route of a request's answer, or nil when token is empty.
+func replyTo(c *Client, token string) *replyRoute {
+	if token == "" {
+		return nil
+	}
+	return &replyRoute{c: c, to: token}
 }
 
 // maxCachedPublishers bounds a link's cache of decoded publishers.
@@ -75,18 +89,18 @@ func (c *Client) messageFrom(l *link, b *batch, v *wire.DeliverView) (*Message, 
 	if err != nil {
 		return nil, err
 	}
+	// m is zeroed and on the heap: field by field, only the pointers set
+	// here pass the collector's write barrier, where a whole-struct copy
+	// would run the bulk barrier over every pointer slot.
 	m := b.message(l)
-	*m = Message{
-		Topic:           l.topicString(v.Topic),
-		Payload:         b.payload(l, v.Payload),
-		Time:            time.Unix(0, v.TimestampUnixNano),
-		Publisher:       pub,
-		SubscriptionIDs: l.subscriptionIDs(v),
-		Dropped:         v.Dropped,
-		c:               c,
-	}
+	m.Topic = l.topicString(v.Topic)
+	m.Payload = b.payload(l, v.Payload)
+	m.Time = time.Unix(0, v.TimestampUnixNano)
+	m.Publisher = pub
+	m.SubscriptionIDs = l.subscriptionIDs(v)
+	m.Dropped = v.Dropped
 	if len(v.ReplyTo) > 0 {
-		m.replyTo = string(v.ReplyTo)
+		m.reply = replyTo(c, string(v.ReplyTo))
 	}
 	if len(v.Correlation) > 0 {
 		m.Correlation = new(pb.Correlation)
@@ -185,7 +199,12 @@ func publisherOf(p *pb.Publisher) Publisher {
 
 // ReplyTo returns the broker's reply token when the message is a request
 // (another client's Request), or "".
-func (m *Message) ReplyTo() string { return m.replyTo }
+func (m *Message) ReplyTo() string {
+	if m.reply == nil {
+		return ""
+	}
+	return m.reply.to
+}
 
 // Respond answers a request with payload (and opts' correlation). The
 // broker passes only the first answer to the requester, and only while the
@@ -197,12 +216,13 @@ func (m *Message) ReplyTo() string { return m.replyTo }
 // broker is the same one and the request is still open. Respond on a
 // message that is not a request returns ErrNotARequest.
 func (m *Message) Respond(payload []byte, opts ...PublishOption) error {
-	if m.replyTo == "" || m.c == nil {
+	r := m.reply
+	if r == nil {
 		return ErrNotARequest
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), m.c.opts.ReplyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.c.opts.ReplyTimeout)
 	defer cancel()
-	return m.c.out.send(ctx, &pb.Envelope{Kind: &pb.Envelope_Reply{Reply: &pb.Reply{
-		ReplyTo: m.replyTo, Payload: payload, Correlation: correlationOf(opts),
+	return r.c.out.send(ctx, &pb.Envelope{Kind: &pb.Envelope_Reply{Reply: &pb.Reply{
+		ReplyTo: r.to, Payload: payload, Correlation: correlationOf(opts),
 	}}}, waitKey{})
 }

@@ -62,7 +62,6 @@ func (c *Client) Request(ctx context.Context, name string, payload []byte, opts 
 		Time:        time.Now(),
 		Publisher:   publisherOf(r.Responder),
 		Correlation: r.Correlation,
-		c:           c,
 	}, nil
 }
 
