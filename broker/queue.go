@@ -67,7 +67,7 @@ type queued struct {
 }
 
 // chunkEntries is the size of a chunk: large enough that taking a chunk
-// from the pool is rare next to pushing, small enough (about 10 KiB) that a
+// from the pool is rare next to pushing, small enough (about 16 KiB) that a
 // receiver with a few events queued does not pin much.
 const chunkEntries = 256
 
