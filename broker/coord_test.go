@@ -141,6 +141,27 @@ func TestRequestReply(t *testing.T) {
 	}
 }
 
+// A request is routed with one lookup of its topic, as a publish is, so
+// the route-cache statistics count requests once.
+func TestRequestIsOneRouteLookup(t *testing.T) {
+	tb := startBroker(t, broker.Config{StatsInterval: -1})
+	responder, requester := dialRaw(t, tb.sock), dialRaw(t, tb.sock)
+	responder.hello("procmond")
+	requester.hello("daemoneye-agent")
+	responder.mustSubscribe(1, topic.ControlHealthDiagnostics)
+	lookups := func() uint64 { st := tb.Stats(); return st.RouteCacheHits + st.RouteCacheMisses }
+	for id := range uint64(3) {
+		before := lookups()
+		requester.send(&pb.Envelope{Kind: &pb.Envelope_Request{Request: &pb.Request{
+			RequestId: id + 1, Topic: topic.ControlHealthDiagnostics, TimeoutMs: 5000,
+		}}})
+		responder.readDeliver()
+		if got := lookups() - before; got != 1 {
+			t.Fatalf("request %d counted %d route lookups, want 1", id+1, got)
+		}
+	}
+}
+
 // The hosting program can answer and make requests in process.
 func TestInProcessRequestReply(t *testing.T) {
 	tb := startBroker(t, broker.Config{})

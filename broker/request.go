@@ -92,7 +92,10 @@ func (rs *requests) take(token string) *pendingRequest {
 // returns the error to send the requester, or nil when the request is on
 // its way.
 func (b *Broker) request(o outgoing, to requester, id, owner uint64, timeout time.Duration) *pb.Error {
-	if b.index.Match(o.topic).empty() {
+	// One lookup serves the check and the routing, so a request counts
+	// one route-cache hit or miss, as a publish does.
+	rt := b.index.Match(o.topic)
+	if rt.empty() {
 		return &pb.Error{Code: pb.ErrorCode_ERROR_CODE_NO_RESPONDERS, RequestId: id, Topic: o.topic,
 			Message: fmt.Sprintf("broker: no responders on %s", o.topic)}
 	}
@@ -105,7 +108,7 @@ func (b *Broker) request(o outgoing, to requester, id, owner uint64, timeout tim
 		return &pb.Error{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED, RequestId: id, Topic: o.topic,
 			Message: fmt.Sprintf("broker: at most %d open requests per session", MaxPendingRequests)}
 	}
-	n, err := b.publish(o)
+	n, err := b.publishRoute(rt, o)
 	if err == nil && n > 0 {
 		return nil
 	}
