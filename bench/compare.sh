@@ -22,6 +22,10 @@
 #                   natsbench -pacer: timer paces with Go's timers, as
 #                   ebbench does; hrtimer with clock_nanosleep
 #   NATS_FLAGS, EB_FLAGS   more flags for natsbench and ebbench
+#   GOGC, GOMEMLIMIT, GOMAXPROCS
+#                   Go runtime settings; when set they reach every process
+#                   of both systems (the tools, their clients, both
+#                   brokers), and table.md names them
 #   OUT=dir         where to write (default bench/results/<UTC date>)
 #
 #   bench/compare.sh                 # the full comparison, about 3 × 1.5 min
@@ -99,6 +103,12 @@ fi
 files+=("$OUT/nats.json")
 
 "$bin/report" table "${files[@]}" >"$OUT/table.md"
+runtime_env=$(env | grep -E '^(GOGC|GOMEMLIMIT|GOMAXPROCS)=' | sort | tr '\n' ' ' || true)
+if [ -n "$runtime_env" ]; then
+  printf -- '- Go runtime settings of every process, both systems: %s\n' "${runtime_env% }" |
+    cat - "$OUT/table.md" >"$OUT/table.md.new"
+  mv "$OUT/table.md.new" "$OUT/table.md"
+fi
 "$bin/plot" -o "$OUT/latency.png" "${files[@]}"
 say "wrote $OUT"
 cat "$OUT/table.md"
