@@ -41,32 +41,14 @@ func TestFlowControl(t *testing.T) {
 			})
 			// The subscriber's first handler call blocks until the broker
 			// has had to act on the burst behind it.
-			gate := make(chan struct{})
-			var once sync.Once
-			in := newInbox(events)
-			sub := dialClient(t, tb.sock, "agent")
-			subscribe(t, sub, "load.#", func(m *client.Message) {
-				once.Do(func() { <-gate })
-				in.handler(m)
-			})
-			pub := dialClient(t, tb.sock, "collector")
-			published := make(chan error, 1)
-			go func() {
-				for seq := range uint64(events) {
-					if err := pub.Publish(context.Background(), "load.seq", seqPayload(seq, size)); err != nil {
-						published <- err
-						return
-					}
-				}
-				published <- nil
-			}()
+			in, open, published := gatedBurst(t, tb, events, size)
 
 			if tc.lossless {
 				eventually(t, "the publisher to be paused", func() bool { return tb.Stats().FlowControlWaits > 0 })
 			} else {
 				eventually(t, "events to be dropped", func() bool { return tb.Stats().Dropped > 0 })
 			}
-			close(gate)
+			open()
 
 			var received, reported uint64
 			prev := int64(-1)
@@ -119,29 +101,7 @@ func TestStalledReceiverRidesTheRoomAboveTheMark(t *testing.T) {
 		WriteTimeout:        time.Minute,
 		IdleTimeout:         time.Minute,
 	})
-	gate := make(chan struct{})
-	var once, release sync.Once
-	open := func() { release.Do(func() { close(gate) }) }
-	in := newInbox(events)
-	sub := dialClient(t, tb.sock, "agent")
-	// Registered after the client's: runs first, so that a failing test
-	// does not leave Close waiting for a blocked handler.
-	t.Cleanup(open)
-	subscribe(t, sub, "load.#", func(m *client.Message) {
-		once.Do(func() { <-gate })
-		in.handler(m)
-	})
-	pub := dialClient(t, tb.sock, "collector")
-	published := make(chan error, 1)
-	go func() {
-		for seq := range uint64(events) {
-			if err := pub.Publish(context.Background(), "load.seq", seqPayload(seq, size)); err != nil {
-				published <- err
-				return
-			}
-		}
-		published <- nil
-	}()
+	in, open, published := gatedBurst(t, tb, events, size)
 	// The subscriber stalls until its publisher has waited for it in vain
 	// and then handed over the whole burst.
 	eventually(t, "publishers to give up on the stalled subscriber", func() bool { return tb.Stats().FlowControlGiveUps > 0 })
@@ -159,4 +119,36 @@ func TestStalledReceiverRidesTheRoomAboveTheMark(t *testing.T) {
 	if st := tb.Stats(); st.Dropped != 0 {
 		t.Fatalf("%d events dropped for a subscriber whose queue had room", st.Dropped)
 	}
+}
+
+// gatedBurst subscribes to load.# with a handler whose first call blocks
+// until open is called, and publishes events sequenced payloads of size
+// bytes on load.seq from another client; published reports the end of the
+// publishing. The gate is opened when the test ends, so that a failing
+// test does not leave a client's Close waiting for a blocked handler.
+func gatedBurst(t *testing.T, tb *testBroker, events, size int) (in *inbox, open func(), published <-chan error) {
+	t.Helper()
+	gate := make(chan struct{})
+	var once, release sync.Once
+	open = func() { release.Do(func() { close(gate) }) }
+	in = newInbox(events)
+	sub := dialClient(t, tb.sock, "agent")
+	// Registered after the client's cleanup, so it runs first.
+	t.Cleanup(open)
+	subscribe(t, sub, "load.#", func(m *client.Message) {
+		once.Do(func() { <-gate })
+		in.handler(m)
+	})
+	pub := dialClient(t, tb.sock, "collector")
+	done := make(chan error, 1)
+	go func() {
+		for seq := range uint64(events) {
+			if err := pub.Publish(context.Background(), "load.seq", seqPayload(seq, size)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return in, open, done
 }
