@@ -204,8 +204,8 @@ func (c Config) Validate() error {
 	if d.QueueBytes < d.Wire.MaxFrameSize {
 		errs = append(errs, fmt.Errorf("broker: queue bytes %d smaller than one maximal frame (%d)", d.QueueBytes, d.Wire.MaxFrameSize))
 	}
-	if d.FlowControlMessages > d.QueueMessages {
-		errs = append(errs, fmt.Errorf("broker: flow control mark of %d events above the queue's %d: publishers would never pause before events drop", d.FlowControlMessages, d.QueueMessages))
+	if d.QueueMessages >= 0 && d.FlowControlMessages > d.QueueMessages {
+		errs = append(errs, fmt.Errorf("broker: flow control mark of %d events above the queue's %d: publishers would never pause before events drop (lower the mark, or leave it unset to follow the queue)", d.FlowControlMessages, d.QueueMessages))
 	}
 	if c.MaxTopicLength > topic.MaxLength {
 		errs = append(errs, fmt.Errorf("broker: max topic length %d above the protocol's %d", c.MaxTopicLength, topic.MaxLength))

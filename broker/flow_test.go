@@ -87,7 +87,7 @@ func TestFlowControl(t *testing.T) {
 // the room above the mark holds what arrives meanwhile.
 func TestStalledReceiverRidesTheRoomAboveTheMark(t *testing.T) {
 	const (
-		events = 6000
+		events = 12000
 		size   = 512
 		// Half the queue is far more than the burst: without its own
 		// mark, flow control would never act on it.
@@ -101,7 +101,9 @@ func TestStalledReceiverRidesTheRoomAboveTheMark(t *testing.T) {
 		WriteTimeout:        time.Minute,
 		IdleTimeout:         time.Minute,
 	})
-	in, open, published := gatedBurst(t, tb, events, size)
+	// A short delivery queue in the subscriber, so that the burst piles
+	// up in the broker, whatever the host's socket buffers hold.
+	in, open, published := gatedBurst(t, tb, events, size, func(o *client.Options) { o.DeliveryQueue = 128 })
 	// The subscriber stalls until its publisher has waited for it in vain
 	// and then handed over the whole burst.
 	eventually(t, "publishers to give up on the stalled subscriber", func() bool { return tb.Stats().FlowControlGiveUps > 0 })
@@ -122,17 +124,17 @@ func TestStalledReceiverRidesTheRoomAboveTheMark(t *testing.T) {
 }
 
 // gatedBurst subscribes to load.# with a handler whose first call blocks
-// until open is called, and publishes events sequenced payloads of size
-// bytes on load.seq from another client; published reports the end of the
-// publishing. The gate is opened when the test ends, so that a failing
+// until open is called (subTweak adjusts the subscriber's options), and
+// publishes events sequenced payloads of size bytes on load.seq from
+// another client; published reports the end of the publishing. The gate is opened when the test ends, so that a failing
 // test does not leave a client's Close waiting for a blocked handler.
-func gatedBurst(t *testing.T, tb *testBroker, events, size int) (in *inbox, open func(), published <-chan error) {
+func gatedBurst(t *testing.T, tb *testBroker, events, size int, subTweak ...func(*client.Options)) (in *inbox, open func(), published <-chan error) {
 	t.Helper()
 	gate := make(chan struct{})
 	var once, release sync.Once
 	open = func() { release.Do(func() { close(gate) }) }
 	in = newInbox(events)
-	sub := dialClient(t, tb.sock, "agent")
+	sub := dialClient(t, tb.sock, "agent", subTweak...)
 	// Registered after the client's cleanup, so it runs first.
 	t.Cleanup(open)
 	subscribe(t, sub, "load.#", func(m *client.Message) {

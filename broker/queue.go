@@ -160,7 +160,9 @@ func (q *queue) offerEvent(ev *event, sids []uint32) pushResult {
 }
 
 func (q *queue) push(ev *event, sids []uint32, countDrop bool) pushResult {
-	size := ev.size()
+	// The subscription ids count too: an event whose route was not cached
+	// holds its own array of them, up to one per subscription.
+	size := ev.size() + 4*len(sids)
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()

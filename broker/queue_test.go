@@ -209,6 +209,26 @@ func TestQueueFlowControl(t *testing.T) {
 	}
 }
 
+// A queue's bytes count the subscription ids of each entry, which an event
+// routed without the cache holds for it alone.
+func TestQueueCountsSubscriptionIDs(t *testing.T) {
+	ev := getEvent(64)
+	ev.frame = append(ev.frame, make([]byte, 60)...)
+	defer ev.release()
+	many := make([]uint32, 1000)
+	q := newQueue(queueLimits{maxMsgs: 100, maxBytes: 2*ev.size() + 4*len(many) + 4, pauseMsgs: 50}, 1)
+	defer takeAll(t, q)
+	if r := q.pushEvent(ev, many); r != pushed {
+		t.Fatalf("first push: %d", r)
+	}
+	if r := q.pushEvent(ev, many); r != droppedFull {
+		t.Fatalf("second push of an event with %d ids: %d, want droppedFull", len(many), r)
+	}
+	if r := q.pushEvent(ev, many[:1]); !r.queued() {
+		t.Fatalf("push of the event with one id: %d", r)
+	}
+}
+
 // fill pushes n small events to q.
 func fill(t *testing.T, q *queue, n int) {
 	t.Helper()

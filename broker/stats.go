@@ -25,7 +25,7 @@ type counters struct {
 	pendingReplies     atomic.Uint64
 	groupFull          atomic.Uint64 // events no member of a queue group had room for
 	slowDisconnects    atomic.Uint64
-	flowWaits          atomic.Uint64 // reads after which a publisher waited for half-full receivers
+	flowWaits          atomic.Uint64 // reads after which a publisher waited for receivers at their mark
 	flowGiveUps        atomic.Uint64 // receivers publishers stopped waiting for
 }
 

@@ -715,8 +715,9 @@ func TestInterleavedPublishers(t *testing.T) {
 	}
 	ctx, cancel := ctxT()
 	defer cancel()
-	// a, a, b, b, a, b: repeats, and changes both ways.
-	for _, i := range []int{0, 0, 1, 1, 0, 1} {
+	// Repeats, and changes both ways, each followed by a repeat: from a
+	// decoded publisher, and from one the cache already held.
+	for _, i := range []int{0, 0, 1, 1, 0, 0, 1, 1} {
 		if _, err := pubs[i].PublishConfirmed(ctx, "events.x", []byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}

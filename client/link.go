@@ -32,7 +32,7 @@ type link struct {
 
 	// publishers caches decoded publisher identities by their encoding;
 	// only the reader goroutine touches it.
-	publishers map[string]Publisher
+	publishers map[string]cachedPublisher
 	// lastPublisher is the previous delivery's, decoded from
 	// lastPublisherRaw: a stream from one publisher skips the map.
 	lastPublisher    Publisher

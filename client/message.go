@@ -175,9 +175,9 @@ func (l *link) publisher(raw []byte) (Publisher, error) {
 	if string(raw) == l.lastPublisherRaw { // the zero Publisher for none
 		return l.lastPublisher, nil
 	}
-	if p, ok := l.publishers[string(raw)]; ok {
-		l.lastPublisher, l.lastPublisherRaw = p, string(raw)
-		return p, nil
+	if e, ok := l.publishers[string(raw)]; ok {
+		l.lastPublisher, l.lastPublisherRaw = e.p, e.raw
+		return e.p, nil
 	}
 	var pp pb.Publisher
 	if err := proto.Unmarshal(raw, &pp); err != nil {
@@ -185,12 +185,19 @@ func (l *link) publisher(raw []byte) (Publisher, error) {
 	}
 	p := publisherOf(&pp)
 	if l.publishers == nil || len(l.publishers) >= maxCachedPublishers {
-		l.publishers = make(map[string]Publisher)
+		l.publishers = make(map[string]cachedPublisher)
 	}
 	key := string(raw)
-	l.publishers[key] = p
+	l.publishers[key] = cachedPublisher{raw: key, p: p}
 	l.lastPublisher, l.lastPublisherRaw = p, key
 	return p, nil
+}
+
+// cachedPublisher is a decoded publisher with its encoding, which the
+// last-publisher memo shares instead of copying it from the frame.
+type cachedPublisher struct {
+	raw string
+	p   Publisher
 }
 
 func publisherOf(p *pb.Publisher) Publisher {

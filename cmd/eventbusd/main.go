@@ -248,9 +248,11 @@ func parseArgs(args []string) (config, bool, error) {
 	})
 	// The mark's default follows the queue's size as finally set, and
 	// -print-config shows the value in effect.
-	cfg.FlowControlMessages = broker.Config{
-		QueueMessages: cfg.QueueMessages, FlowControlMessages: cfg.FlowControlMessages,
-	}.WithDefaults().FlowControlMessages
+	if cfg.QueueMessages >= 0 { // a negative queue is refused as such
+		cfg.FlowControlMessages = broker.Config{
+			QueueMessages: cfg.QueueMessages, FlowControlMessages: cfg.FlowControlMessages,
+		}.WithDefaults().FlowControlMessages
+	}
 	return cfg, printConfig, err
 }
 
