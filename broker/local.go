@@ -261,8 +261,8 @@ func (l *localSession) enqueue(ev *event, sids []uint32) bool {
 }
 
 // offer implements receiver.
-func (l *localSession) offer(ev *event, sids []uint32) bool {
-	return l.q.offerEvent(ev, sids).queued()
+func (l *localSession) offer(ev *event, sids []uint32, anyRoom bool) bool {
+	return l.q.offerEvent(ev, sids, anyRoom).queued()
 }
 
 // needsFrame implements receiver: handlers get the decoded event.

@@ -150,16 +150,18 @@ func (r pushResult) queued() bool { return r == pushed || r == pushedAfterGap }
 // pushEvent queues ev unless the queue is full or closed. A full queue
 // counts a drop that the receiver's next delivery reports.
 func (q *queue) pushEvent(ev *event, sids []uint32) pushResult {
-	return q.push(ev, sids, true)
+	return q.push(ev, sids, true, true)
 }
 
 // offerEvent is pushEvent without counting a drop when full: the caller
-// tries another receiver.
-func (q *queue) offerEvent(ev *event, sids []uint32) pushResult {
-	return q.push(ev, sids, false)
+// tries another receiver. Unless anyRoom is set, it also refuses while the
+// queue is at its flow-control mark (a consumer taken for stuck is always
+// there: only a take clears that).
+func (q *queue) offerEvent(ev *event, sids []uint32, anyRoom bool) pushResult {
+	return q.push(ev, sids, false, anyRoom)
 }
 
-func (q *queue) push(ev *event, sids []uint32, countDrop bool) pushResult {
+func (q *queue) push(ev *event, sids []uint32, countDrop, anyRoom bool) pushResult {
 	// The subscription ids count too: an event whose route was not cached
 	// holds its own array of them, up to one per subscription.
 	size := ev.size() + 4*len(sids)
@@ -167,6 +169,10 @@ func (q *queue) push(ev *event, sids []uint32, countDrop bool) pushResult {
 	if q.closed {
 		q.mu.Unlock()
 		return droppedClosed
+	}
+	if !anyRoom && !q.underMarkLocked() {
+		q.mu.Unlock()
+		return droppedFull
 	}
 	if q.msgs >= q.maxMsgs || q.bytes+size > q.maxBytes {
 		if countDrop {

@@ -33,7 +33,9 @@ type receiver interface {
 	enqueue(ev *event, sids []uint32) bool
 	// offer is enqueue for one member of a queue group: a full queue is not
 	// a drop for this receiver, because another member may take the event.
-	offer(ev *event, sids []uint32) bool
+	// Unless anyRoom is set, it also refuses while its queue is at its
+	// flow-control mark.
+	offer(ev *event, sids []uint32, anyRoom bool) bool
 	// needsFrame reports whether the receiver wants ev's encoded frame.
 	needsFrame() bool
 	// mayReceive reports whether the receiver may read events on topic
@@ -162,14 +164,20 @@ func containsID(ids []uint32, id uint32) bool {
 }
 
 // deliver hands ev to one member of the group: the next in round-robin
-// order whose queue has room. It reports false when every member is full.
+// order whose queue is under its flow-control mark, or failing that, the
+// next whose queue has room. A member that falls behind, or hangs, then
+// stops taking its share while the others keep up, so no more than a
+// mark's worth waits for it (and is lost if it dies). It reports false
+// when every member is full.
 func (g *groupRoute) deliver(ev *event) bool {
 	n := uint32(len(g.members))
 	start := g.next.Add(1) - 1
-	for i := uint32(0); i < n; i++ {
-		m := &g.members[(start+i)%n]
-		if m.rcv.offer(ev, m.sids) {
-			return true
+	for _, anyRoom := range [2]bool{false, true} {
+		for i := uint32(0); i < n; i++ {
+			m := &g.members[(start+i)%n]
+			if m.rcv.offer(ev, m.sids, anyRoom) {
+				return true
+			}
 		}
 	}
 	return false

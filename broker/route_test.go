@@ -16,6 +16,7 @@ type countingReceiver struct {
 	name   string
 	frame  bool
 	full   bool // refuses group offers, as a full queue does
+	busy   bool // refuses group offers but those to any member with room, as a queue at its mark does
 	got    [][]uint32
 }
 
@@ -24,8 +25,8 @@ func (r *countingReceiver) enqueue(_ *event, sids []uint32) bool {
 	return true
 }
 
-func (r *countingReceiver) offer(ev *event, sids []uint32) bool {
-	if r.full {
+func (r *countingReceiver) offer(ev *event, sids []uint32, anyRoom bool) bool {
+	if r.full || (r.busy && !anyRoom) {
 		return false
 	}
 	return r.enqueue(ev, sids)
@@ -223,15 +224,57 @@ func TestCompileRouteQueueGroups(t *testing.T) {
 	if len(a.got) != 2 || len(b.got) != 2 {
 		t.Fatalf("round robin gave a %d and b %d, want 2 each", len(a.got), len(b.got))
 	}
+	// A member at its flow-control mark gets nothing while another has
+	// not reached its own, and its share again when every member has.
+	a.busy = true
+	for range 4 {
+		g.deliver(&event{})
+	}
+	if len(a.got) != 2 || len(b.got) != 6 {
+		t.Fatalf("a member at its mark must be passed over: a %d, b %d", len(a.got), len(b.got))
+	}
+	b.busy = true
+	for range 4 {
+		g.deliver(&event{})
+	}
+	if len(a.got) != 4 || len(b.got) != 8 {
+		t.Fatalf("with every member at its mark, round robin: a %d, b %d, want 4 and 8", len(a.got), len(b.got))
+	}
+	a.busy, b.busy = false, false
 	a.full = true
 	for range 3 {
 		g.deliver(&event{})
 	}
-	if len(a.got) != 2 || len(b.got) != 5 {
+	if len(a.got) != 4 || len(b.got) != 11 {
 		t.Fatalf("a full member must be skipped: a %d, b %d", len(a.got), len(b.got))
 	}
 	b.full = true
 	if g.deliver(&event{}) {
 		t.Fatal("delivery reported success with every member full")
+	}
+}
+
+// A group offer takes the event only under the queue's flow-control mark,
+// unless any room will do.
+func TestQueueOfferUnderMark(t *testing.T) {
+	q := newQueue(limits(8, 2), 1)
+	defer takeAll(t, q)
+	offer := func(anyRoom bool) pushResult {
+		return q.offerEvent(getEvent(64), []uint32{1}, anyRoom)
+	}
+	for i := range 2 {
+		if r := offer(false); r != pushed {
+			t.Fatalf("offer %d under the mark: %d", i, r)
+		}
+	}
+	if r := offer(false); r != droppedFull {
+		t.Fatalf("offer at the mark: %d, want refused", r)
+	}
+	if r := offer(true); r != pushed {
+		t.Fatalf("offer to any room at the mark: %d", r)
+	}
+	takeAll(t, q)
+	if r := offer(false); r != pushed {
+		t.Fatalf("offer after the consumer took the queue: %d", r)
 	}
 }

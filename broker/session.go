@@ -504,8 +504,8 @@ func (s *session) droppedFull() {
 }
 
 // offer implements receiver.
-func (s *session) offer(ev *event, sids []uint32) bool {
-	return s.q.offerEvent(ev, sids).queued()
+func (s *session) offer(ev *event, sids []uint32, anyRoom bool) bool {
+	return s.q.offerEvent(ev, sids, anyRoom).queued()
 }
 
 // needsFrame implements receiver.
