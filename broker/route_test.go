@@ -216,38 +216,29 @@ func TestCompileRouteQueueGroups(t *testing.T) {
 		t.Fatalf("groups %+v", r.groups)
 	}
 	g := r.groups[0]
-	for range 4 {
-		if !g.deliver(&event{}) {
-			t.Fatal("group delivery failed with room in every member")
+	// deliver hands the group n events, then checks what each member got
+	// in all.
+	deliver := func(n, wantA, wantB int, what string) {
+		t.Helper()
+		for range n {
+			if !g.deliver(&event{}) {
+				t.Fatalf("%s: group delivery failed with room in a member", what)
+			}
+		}
+		if len(a.got) != wantA || len(b.got) != wantB {
+			t.Fatalf("%s: a got %d and b %d, want %d and %d", what, len(a.got), len(b.got), wantA, wantB)
 		}
 	}
-	if len(a.got) != 2 || len(b.got) != 2 {
-		t.Fatalf("round robin gave a %d and b %d, want 2 each", len(a.got), len(b.got))
-	}
+	deliver(4, 2, 2, "round robin")
 	// A member at its flow-control mark gets nothing while another has
 	// not reached its own, and its share again when every member has.
 	a.busy = true
-	for range 4 {
-		g.deliver(&event{})
-	}
-	if len(a.got) != 2 || len(b.got) != 6 {
-		t.Fatalf("a member at its mark must be passed over: a %d, b %d", len(a.got), len(b.got))
-	}
+	deliver(4, 2, 6, "one member at its mark")
 	b.busy = true
-	for range 4 {
-		g.deliver(&event{})
-	}
-	if len(a.got) != 4 || len(b.got) != 8 {
-		t.Fatalf("with every member at its mark, round robin: a %d, b %d, want 4 and 8", len(a.got), len(b.got))
-	}
+	deliver(4, 4, 8, "every member at its mark")
 	a.busy, b.busy = false, false
 	a.full = true
-	for range 3 {
-		g.deliver(&event{})
-	}
-	if len(a.got) != 4 || len(b.got) != 11 {
-		t.Fatalf("a full member must be skipped: a %d, b %d", len(a.got), len(b.got))
-	}
+	deliver(3, 4, 11, "one member full")
 	b.full = true
 	if g.deliver(&event{}) {
 		t.Fatal("delivery reported success with every member full")
