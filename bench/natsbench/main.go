@@ -141,13 +141,14 @@ func quickDefault(set map[string]bool, name string, v *int, quick int) {
 
 func run(cfg config) error {
 	url := cfg.server
+	serverPid := 0
 	if url == "" {
 		s, err := startServer(cfg.serverBin)
 		if err != nil {
 			return err
 		}
 		defer s.stop()
-		url = s.url
+		url, serverPid = s.url, s.cmd.Process.Pid
 	} else {
 		var err error
 		if url, err = checkLoopback(url); err != nil {
@@ -166,7 +167,7 @@ func run(cfg config) error {
 		Params:  result.Params{Count: cfg.count, Size: cfg.size, Rate: cfg.rate},
 	}
 	logf("%s on %s, %s", rep.Version, url, rep.Machine.CPUModel)
-	b := &bench{cfg: cfg, url: url}
+	b := &bench{cfg: cfg, url: url, serverPid: serverPid}
 	var lines []string
 	for _, s := range cfg.scenarios {
 		logf("%s ...", s)
@@ -223,6 +224,10 @@ func summary(row any) string {
 	case result.Throughput:
 		s := fmt.Sprintf("%-11s %d→%d  sent %d  delivered %d  lost %d  %.3f s  %.0f msg/s  %.1f MB/s",
 			r.Scenario, r.Publishers, r.Subscribers, r.Sent, r.Delivered, r.Lost, r.Seconds, r.MsgsPerSec, r.BytesPerSec/1e6)
+		if r.CPUNsPerMsg > 0 {
+			s += fmt.Sprintf("  CPU %.0f ns/msg (server %.0f, pub %.0f, sub %.0f)", r.CPUNsPerMsg,
+				r.CPUByRole["broker"], r.CPUByRole["publishers"], r.CPUByRole["subscribers"])
+		}
 		return withNote(s, r.Note)
 	case result.Latency:
 		s := fmt.Sprintf("%-11s %d msg at %d/s  p50 %.0f µs  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f",

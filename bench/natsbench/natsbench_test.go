@@ -62,7 +62,7 @@ func TestScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.stop()
-	b := &bench{url: s.url, cfg: config{count: 2000, size: 128, rate: 2000, latCount: 200, reqCount: 100,
+	b := &bench{url: s.url, serverPid: s.cmd.Process.Pid, cfg: config{count: 2000, size: 128, rate: 2000, latCount: 200, reqCount: 100,
 		warmup: 10, quiet: 500 * time.Millisecond, timeout: time.Minute}}
 	for _, name := range allScenarios {
 		row, err := b.scenario(name)
@@ -74,6 +74,13 @@ func TestScenarios(t *testing.T) {
 			want := int64(2000 * r.Publishers * r.Subscribers)
 			if r.Sent != want || r.Delivered != want || r.Lost != 0 || r.MsgsPerSec <= 0 {
 				t.Errorf("%s: %+v", name, r)
+			}
+			if _, measured := processCPUOf(0); measured {
+				// The server's clock ticks are 10 ms: a short run may
+				// show none of its time, but the clients measure their own.
+				if r.CPUNsPerMsg <= 0 || r.CPUByRole["publishers"] <= 0 || r.CPUByRole["subscribers"] <= 0 || len(r.CPUByRole) != 3 {
+					t.Errorf("%s: CPU per delivery %v, by role %v", name, r.CPUNsPerMsg, r.CPUByRole)
+				}
 			}
 		case result.Latency:
 			if r.Count != 200 || r.P50US <= 0 || len(r.Percentiles) != len(result.Percentiles) {

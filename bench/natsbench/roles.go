@@ -105,6 +105,9 @@ func runRole(name string, argv []string) error {
 	res.Disconnects, res.Reconnects = r.res.Disconnects, r.res.Reconnects
 	res.AsyncErrors, res.LastError = r.res.AsyncErrors, r.res.LastError
 	r.mu.Unlock()
+	if now, ok := processCPUOf(0); ok && readyCPU > 0 {
+		res.CPUNS = now - readyCPU
+	}
 	js, err := json.Marshal(res)
 	if err != nil {
 		return err
@@ -160,7 +163,14 @@ func (r *role) await(want string) error {
 	return errors.New("parent closed stdin before " + want)
 }
 
-func ready() { fmt.Println(lineReady) }
+// readyCPU is this process's CPU time when it said it was ready, which
+// its result's CPU time counts from.
+var readyCPU int64
+
+func ready() {
+	readyCPU, _ = processCPUOf(0)
+	fmt.Println(lineReady)
+}
 
 // pub publishes count messages as fast as the client takes them, then
 // flushes, which returns once the server has processed them all.

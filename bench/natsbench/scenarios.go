@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 type bench struct {
 	cfg config
 	url string
+	// serverPid is the nats-server this program started, whose CPU time
+	// throughput rows count; 0 for a server given with -server.
+	serverPid int
 }
 
 // timeouts for the role processes.
@@ -74,6 +78,7 @@ func (b *bench) throughput(scenario string, pubs, subs int) (result.Throughput, 
 	defer killAll(ps)
 
 	limit := b.limit(int64(a.count*subs), 10_000)
+	serverStart, serverMeasured := processCPUOf(b.serverPid)
 	if err := sendAll(ps, cmdGo); err != nil {
 		return result.Throughput{}, err
 	}
@@ -88,7 +93,39 @@ func (b *bench) throughput(scenario string, pubs, subs int) (result.Throughput, 
 	if err != nil {
 		return result.Throughput{}, err
 	}
-	return throughputRow(scenario, pr, sr, b.cfg.size), nil
+	serverEnd, serverEnded := processCPUOf(b.serverPid)
+	row := throughputRow(scenario, pr, sr, b.cfg.size)
+	if serverMeasured && serverEnded {
+		addCPU(&row, serverEnd-serverStart, pr, sr)
+	}
+	return row, nil
+}
+
+// addCPU fills in the row's CPU time per delivery: the server's, and the
+// publishers' and subscribers' as each reported it. A worker that could not
+// measure itself (off Linux) leaves the row without.
+func addCPU(row *result.Throughput, server int64, pr, sr []childResult) {
+	if row.Delivered == 0 {
+		return
+	}
+	per := func(ns int64) float64 { return math.Round(float64(ns) / float64(row.Delivered)) }
+	sum := func(rs []childResult) (int64, bool) {
+		var ns int64
+		for _, r := range rs {
+			if r.CPUNS <= 0 {
+				return 0, false
+			}
+			ns += r.CPUNS
+		}
+		return ns, true
+	}
+	pubs, okP := sum(pr)
+	subs, okS := sum(sr)
+	if !okP || !okS {
+		return
+	}
+	row.CPUNsPerMsg = per(server + pubs + subs)
+	row.CPUByRole = map[string]float64{"broker": per(server), "publishers": per(pubs), "subscribers": per(subs)}
 }
 
 // throughputRow turns the workers' reports into a row: Sent is the

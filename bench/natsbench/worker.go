@@ -29,6 +29,9 @@ type childResult struct {
 	LastError   string       `json:"last_error,omitempty"`
 	Clamped     int64        `json:"clamped,omitempty"`
 	Dist        *result.Dist `json:"dist,omitempty"`
+	// CPUNS is the CPU time, user and system, the process spent from its
+	// "ready" to its result, in nanoseconds; 0 where it cannot tell.
+	CPUNS int64 `json:"cpu_ns,omitempty"`
 }
 
 // Lines exchanged with a role process. The parent writes commands to its

@@ -169,6 +169,7 @@ func writeTables(w io.Writer, fs []*result.File) {
 	}
 	fmt.Fprintln(w)
 	throughputTable(w, rows)
+	cpuTable(w, rows)
 	latencyTable(w, rows, result.KindLatency)
 	latencyTable(w, rows, result.KindReqRep)
 }

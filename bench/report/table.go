@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -111,6 +113,65 @@ func throughputTable(w io.Writer, all []result.Row) {
 		row(w, cells...)
 	}
 	fmt.Fprintln(w)
+}
+
+// cpuTable has one line per throughput scenario and one column per
+// system whose rows carry it: the CPU time of all the system's processes
+// per delivery, split by kind of process. Nothing when no row has it.
+func cpuTable(w io.Writer, all []result.Row) {
+	var rows []result.Row
+	for _, r := range ofKind(all, result.KindThroughput) {
+		if r.CPUNsPerMsg > 0 {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	systems := systemsOf(rows)
+	var keys []string
+	for _, r := range rows {
+		if !slices.Contains(keys, r.Key()) {
+			keys = append(keys, r.Key())
+		}
+	}
+	fmt.Fprintln(w, "CPU time per delivery, ns, user and system, of all the system's processes (broker: the broker or nats-server; pub: publishers; sub: subscribers):")
+	fmt.Fprintln(w)
+	cols := []string{"scenario"}
+	cols = append(cols, systems...)
+	cols = append(cols, "eventbus/nats")
+	header(w, cols...)
+	for _, k := range keys {
+		cells := []string{k}
+		for _, s := range systems {
+			cells = append(cells, cpuCell(rows, s, k))
+		}
+		eb, _ := find(rows, "eventbus", k)
+		nats, _ := find(rows, "nats", k)
+		cells = append(cells, ratio(eb.CPUNsPerMsg, nats.CPUNsPerMsg))
+		row(w, cells...)
+	}
+	fmt.Fprintln(w)
+}
+
+// cpuAbbrev shortens the kinds of process in a CPU cell.
+var cpuAbbrev = map[string]string{"broker": "broker", "publishers": "pub", "subscribers": "sub"}
+
+func cpuCell(rows []result.Row, system, key string) string {
+	r, ok := find(rows, system, key)
+	if !ok {
+		return "–"
+	}
+	var parts []string
+	for _, role := range slices.Sorted(maps.Keys(r.CPUByRole)) {
+		name := cmp.Or(cpuAbbrev[role], role)
+		parts = append(parts, name+" "+thousands(r.CPUByRole[role]))
+	}
+	s := thousands(r.CPUNsPerMsg)
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return s
 }
 
 func throughputCell(rows []result.Row, system, key string) string {

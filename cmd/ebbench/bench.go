@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -160,8 +162,12 @@ func (b *bench) stopBroker(ctx context.Context) error {
 func summary(r benchfmt.Result) string {
 	switch r.Kind {
 	case kindThroughput:
-		return fmt.Sprintf("%s msgs/s, %.1f MB/s, %s of %s delivered, %s lost, %.3f s",
+		s := fmt.Sprintf("%s msgs/s, %.1f MB/s, %s of %s delivered, %s lost, %.3f s",
 			group(int64(r.MsgsPerSec)), r.BytesPerSec/1e6, group(r.Delivered), group(r.Sent), group(r.Lost), r.Seconds)
+		if r.CPUNsPerMsg > 0 {
+			s += fmt.Sprintf(", CPU %s ns per delivery (%s)", group(int64(r.CPUNsPerMsg)), cpuSplit(r.CPUByRole))
+		}
+		return s
 	case kindLatency:
 		return fmt.Sprintf("%s messages at %s msg/s: p50 %.1f µs, p99 %.1f µs, p99.9 %.1f µs, max %.1f µs",
 			group(r.Count), group(int64(r.Rate)), r.P50, r.P99, r.P999, r.Max)
@@ -170,4 +176,14 @@ func summary(r benchfmt.Result) string {
 			group(r.Count), group(int64(r.PerSec)), r.P50, r.P99, r.Max)
 	}
 	return r.Kind
+}
+
+// cpuSplit lists a CPU breakdown by role, in a fixed order.
+func cpuSplit(byRole map[string]float64) string {
+	roles := slices.Sorted(maps.Keys(byRole))
+	parts := make([]string, len(roles))
+	for i, role := range roles {
+		parts[i] = fmt.Sprintf("%s %s", role, group(int64(byRole[role])))
+	}
+	return strings.Join(parts, ", ")
 }

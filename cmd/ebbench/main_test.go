@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +128,25 @@ func checkThroughput(t *testing.T, sc scenario, r benchfmt.Result) {
 	}
 	if r.Seconds <= 0 || r.MsgsPerSec <= 0 || r.BytesPerSec <= 0 {
 		t.Errorf("%s: seconds %v msgs/s %v bytes/s %v", r.Scenario, r.Seconds, r.MsgsPerSec, r.BytesPerSec)
+	}
+	// Every process of the system is counted, and the parts add up.
+	roles := map[string][]string{
+		systemEventbus: {"broker", "publishers", "subscribers"},
+		systemRaw:      {"publishers", "subscribers"},
+		systemRelay:    {"publishers", "relay", "subscribers"},
+	}[sc.system]
+	if got := slices.Sorted(maps.Keys(r.CPUByRole)); !slices.Equal(got, roles) {
+		t.Errorf("%s: CPU measured for %v, want %v", r.Scenario, got, roles)
+	}
+	var sum float64
+	for role, ns := range r.CPUByRole {
+		if ns <= 0 {
+			t.Errorf("%s: %s used %v ns of CPU per delivery", r.Scenario, role, ns)
+		}
+		sum += ns
+	}
+	if r.CPUNsPerMsg <= 0 || math.Abs(sum-r.CPUNsPerMsg) > float64(len(roles)) {
+		t.Errorf("%s: CPU %v ns per delivery, parts %v summing to %v", r.Scenario, r.CPUNsPerMsg, r.CPUByRole, sum)
 	}
 }
 

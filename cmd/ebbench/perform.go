@@ -24,6 +24,51 @@ type cast struct {
 // the order of the cast.
 type outcome struct {
 	senders, receivers []*roleResult
+	// cpu is the CPU time, user and system, that the system's processes
+	// spent from the senders' go to the last result, in nanoseconds, summed
+	// by cpuGroup. It is nil when one of them could not be measured: a
+	// broker that ebbench did not start (-socket).
+	cpu map[string]int64
+}
+
+// cpuProbe is a process whose CPU time a scenario counts.
+type cpuProbe struct {
+	group      string
+	c          *child
+	start, end int64
+	reported   bool // end came with the process's result
+}
+
+// cpuGroup names the processes of a role in a result's CPU breakdown.
+func cpuGroup(role string) string {
+	switch role {
+	case rolePub, roleRawPub:
+		return "publishers"
+	case roleSub, roleRawSub:
+		return "subscribers"
+	case roleReq:
+		return "requester"
+	case roleResp:
+		return "responder"
+	}
+	return role // broker, relay
+}
+
+// askCPU asks every probe's process for its CPU time so far and stores it
+// with set. A process that reported its result first, as a relay does
+// when its input ends, answers with that: the result carries its CPU time.
+func askCPU(ctx context.Context, probes []*cpuProbe, set func(p *cpuProbe, ns int64)) error {
+	for _, p := range probes {
+		_ = p.c.tell(cmdCPU) // one that cannot be told has exited, which await reports
+	}
+	for _, p := range probes {
+		m, err := p.c.await(ctx, evCPU, readyTimeout)
+		if err != nil && m.Event != evResult {
+			return err
+		}
+		set(p, m.CPUNs)
+	}
+	return nil
 }
 
 // perform runs a cast: it starts the processes, tells the senders to go,
@@ -81,6 +126,23 @@ func (b *bench) perform(ctx context.Context, sc scenario, c cast, total int64, l
 	stop := b.watch(sc.name, total, counted)
 	defer stop()
 
+	// Every process of the system is counted: the broker, unless it is
+	// not this run's, and the whole cast.
+	var probes, asked []*cpuProbe
+	measured := sc.system != systemEventbus || b.broker != nil
+	if sc.system == systemEventbus && b.broker != nil {
+		probes = append(probes, &cpuProbe{group: cpuGroup(roleBroker), c: b.broker})
+	}
+	byChild := make(map[*child]*cpuProbe)
+	for i, k := range all {
+		p := &cpuProbe{group: cpuGroup(castRoles(c)[i]), c: k}
+		probes = append(probes, p)
+		byChild[k] = p
+	}
+	if err := askCPU(ctx, probes, func(p *cpuProbe, ns int64) { p.start = ns }); err != nil {
+		return outcome{}, err
+	}
+
 	deadline := time.Now().Add(limit)
 	// A child that cannot be told has exited, which await reports.
 	for _, k := range senders {
@@ -93,6 +155,7 @@ func (b *bench) perform(ctx context.Context, sc scenario, c cast, total int64, l
 			return outcome{}, err
 		}
 		out.senders = append(out.senders, m.Result)
+		byChild[k].end, byChild[k].reported = m.CPUNs, true
 	}
 	for _, k := range receivers {
 		_ = k.tell(cmdDone) // it may have finished already
@@ -103,8 +166,35 @@ func (b *bench) perform(ctx context.Context, sc scenario, c cast, total int64, l
 			return outcome{}, err
 		}
 		out.receivers = append(out.receivers, m.Result)
+		byChild[k].end, byChild[k].reported = m.CPUNs, true
+	}
+	// The broker and those in the middle go on: ask them.
+	for _, p := range probes {
+		if !p.reported {
+			asked = append(asked, p)
+		}
+	}
+	if err := askCPU(ctx, asked, func(p *cpuProbe, ns int64) { p.end = ns }); err != nil {
+		return outcome{}, err
+	}
+	if measured {
+		out.cpu = make(map[string]int64)
+		for _, p := range probes {
+			out.cpu[p.group] += max(0, p.end-p.start)
+		}
 	}
 	return out, nil
+}
+
+// castRoles lists the roles of a cast in the order perform starts them.
+func castRoles(c cast) []string {
+	var roles []string
+	for _, group := range [][]roleConfig{c.receivers, c.middle, c.senders} {
+		for _, cfg := range group {
+			roles = append(roles, cfg.role)
+		}
+	}
+	return roles
 }
 
 // describe says what a scenario is about to do.

@@ -197,3 +197,13 @@ func (s *supervisor) killAll() {
 	s.mu.Unlock()
 	stopAll(children, 0)
 }
+
+// processCPU is the CPU time this process has used, user and system, in
+// nanoseconds.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}

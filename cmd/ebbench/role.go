@@ -38,6 +38,7 @@ const (
 const (
 	cmdGo   = "go"   // a sender starts sending
 	cmdDone = "done" // the senders are done: a receiver may give up when it goes quiet
+	cmdCPU  = "cpu"  // answer with an evCPU event
 )
 
 // Events a child writes to its stdout, as JSON lines.
@@ -46,6 +47,7 @@ const (
 	evProgress = "progress" // N messages so far
 	evResult   = "result"   // the role's outcome; the last line
 	evError    = "error"    // the role failed; the last line
+	evCPU      = "cpu"      // the answer to cmdCPU
 )
 
 // progressEvery is how often a child reports progress.
@@ -141,6 +143,10 @@ type message struct {
 	N      int64       `json:"n,omitempty"`
 	Error  string      `json:"error,omitempty"`
 	Result *roleResult `json:"result,omitempty"`
+	// CPUNs is the process's CPU time so far, user and system, in
+	// nanoseconds: set on ready, result and cpu events, so that the parent
+	// can take what a scenario cost each process between two of them.
+	CPUNs int64 `json:"cpu_ns,omitempty"`
 }
 
 // roleResult is what a role measured. Times are Unix nanoseconds of the
@@ -213,11 +219,17 @@ func (cio *childIO) readCommands(stdin io.Reader) {
 				done = true
 				close(cio.doneCh)
 			}
+		case cmdCPU:
+			cio.send(message{Event: evCPU})
 		}
 	}
 }
 
 func (cio *childIO) send(m message) {
+	switch m.Event {
+	case evReady, evResult, evCPU:
+		m.CPUNs = processCPU()
+	}
 	cio.mu.Lock()
 	defer cio.mu.Unlock()
 	_ = cio.out.Encode(m) // a parent that stopped reading is gone: stdin ends too

@@ -192,7 +192,7 @@ func (b *bench) throughput(sc scenario, expected int64, out outcome) benchfmt.Re
 		secs = 0
 	}
 	rate := perSecond(delivered, secs)
-	return benchfmt.Result{
+	res := benchfmt.Result{
 		System: sc.system, Scenario: sc.name, Kind: sc.kind,
 		Publishers: sc.pubs, Subscribers: sc.subs, Size: b.opts.size,
 		Sent: expected, Delivered: delivered, Lost: max(0, expected-delivered),
@@ -200,6 +200,16 @@ func (b *bench) throughput(sc scenario, expected int64, out outcome) benchfmt.Re
 		MsgsPerSec:  rate,
 		BytesPerSec: math.Round(rate * float64(b.opts.size)),
 	}
+	if out.cpu != nil && delivered > 0 {
+		res.CPUByRole = make(map[string]float64, len(out.cpu))
+		var total int64
+		for role, ns := range out.cpu {
+			res.CPUByRole[role] = math.Round(float64(ns) / float64(delivered))
+			total += ns
+		}
+		res.CPUNsPerMsg = math.Round(float64(total) / float64(delivered))
+	}
+	return res
 }
 
 // latency turns the results of a latency scenario into its row.

@@ -17,7 +17,9 @@
 //	    {"system": "eventbus", "scenario": "pubsub-1x1", "kind": "throughput",
 //	     "publishers": 1, "subscribers": 1, "size": 128,
 //	     "sent": 1000000, "delivered": 1000000, "lost": 0, "seconds": 0.61,
-//	     "msgs_per_sec": 1639000, "bytes_per_sec": 209800000},
+//	     "msgs_per_sec": 1639000, "bytes_per_sec": 209800000,
+//	     "cpu_ns_per_msg": 1105,
+//	     "cpu_ns_per_msg_by_role": {"broker": 480, "publishers": 170, "subscribers": 455}},
 //	    {"system": "eventbus", "scenario": "latency", "kind": "latency",
 //	     "size": 128, "rate": 10000, "count": 100000,
 //	     "p50_us": 41.2, "p90_us": 50.1, "p99_us": 80.3, "p999_us": 150.7, "max_us": 900.1,
@@ -39,7 +41,14 @@
 //     published times subscribers, so that lost = sent − delivered;
 //     delivered sums all subscribers. seconds runs from the first publish to
 //     the last delivery, msgs_per_sec is delivered/seconds and
-//     bytes_per_sec counts payload bytes only.
+//     bytes_per_sec counts payload bytes only. cpu_ns_per_msg is the CPU
+//     time, user and system, that every process of the system (broker,
+//     publishers, subscribers, relay) spent from the first publisher's
+//     start to the last result, divided by delivered; cpu_ns_per_msg_by_role
+//     splits it by kind of process. Both are left out when a process could
+//     not be measured, such as a broker the tool did not start. On a machine
+//     whose cores are all busy, the rate is bounded by cores ÷ CPU per
+//     delivery, so this is the cost to compare between systems.
 //   - latency: one publisher paced at rate msg/s; each payload carries its
 //     send time; count is the number of deliveries measured.
 //   - reqrep: count sequential request/reply round trips, per_sec of them.
@@ -115,6 +124,11 @@ type Result struct {
 	Seconds     float64 `json:"seconds,omitempty"`
 	MsgsPerSec  float64 `json:"msgs_per_sec,omitempty"`
 	BytesPerSec float64 `json:"bytes_per_sec,omitempty"`
+	// CPUNsPerMsg is the CPU time, user and system, of all the system's
+	// processes per delivery, and CPUByRole the same split by kind of
+	// process; both are zero and nil when a process was not measured.
+	CPUNsPerMsg float64            `json:"cpu_ns_per_msg,omitempty"`
+	CPUByRole   map[string]float64 `json:"cpu_ns_per_msg_by_role,omitempty"`
 
 	Rate   int     `json:"rate,omitempty"`
 	Count  int64   `json:"count,omitempty"`
@@ -137,18 +151,20 @@ type Latency struct {
 // The per-kind views fix the field order and keep zero values, so that a
 // throughput row always says "lost": 0.
 type throughputView struct {
-	System      string  `json:"system"`
-	Scenario    string  `json:"scenario"`
-	Kind        string  `json:"kind"`
-	Publishers  int     `json:"publishers"`
-	Subscribers int     `json:"subscribers"`
-	Size        int     `json:"size"`
-	Sent        int64   `json:"sent"`
-	Delivered   int64   `json:"delivered"`
-	Lost        int64   `json:"lost"`
-	Seconds     float64 `json:"seconds"`
-	MsgsPerSec  float64 `json:"msgs_per_sec"`
-	BytesPerSec float64 `json:"bytes_per_sec"`
+	System      string             `json:"system"`
+	Scenario    string             `json:"scenario"`
+	Kind        string             `json:"kind"`
+	Publishers  int                `json:"publishers"`
+	Subscribers int                `json:"subscribers"`
+	Size        int                `json:"size"`
+	Sent        int64              `json:"sent"`
+	Delivered   int64              `json:"delivered"`
+	Lost        int64              `json:"lost"`
+	Seconds     float64            `json:"seconds"`
+	MsgsPerSec  float64            `json:"msgs_per_sec"`
+	BytesPerSec float64            `json:"bytes_per_sec"`
+	CPUNsPerMsg float64            `json:"cpu_ns_per_msg,omitempty"`
+	CPUByRole   map[string]float64 `json:"cpu_ns_per_msg_by_role,omitempty"`
 }
 
 type latencyView struct {
@@ -191,6 +207,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		return json.Marshal(throughputView{
 			r.System, r.Scenario, r.Kind, r.Publishers, r.Subscribers, r.Size,
 			r.Sent, r.Delivered, r.Lost, r.Seconds, r.MsgsPerSec, r.BytesPerSec,
+			r.CPUNsPerMsg, r.CPUByRole,
 		})
 	case KindLatency:
 		return json.Marshal(latencyView{r.System, r.Scenario, r.Kind, r.Size, r.Rate, r.Count, lat})

@@ -19,7 +19,8 @@ func sampleReport() *Report {
 		Params:  Params{Count: 1000000, Size: 128, Rate: 10000},
 		Results: []Result{
 			{System: SystemEventbus, Scenario: "pubsub-1x1", Kind: KindThroughput, Publishers: 1, Subscribers: 1, Size: 128,
-				Sent: 1000000, Delivered: 1000000, Seconds: 0.61, MsgsPerSec: 1639344, BytesPerSec: 209836066},
+				Sent: 1000000, Delivered: 1000000, Seconds: 0.61, MsgsPerSec: 1639344, BytesPerSec: 209836066,
+				CPUNsPerMsg: 1105, CPUByRole: map[string]float64{"broker": 480, "publishers": 170, "subscribers": 455}},
 			{System: SystemEventbus, Scenario: "pubsub-1x4", Kind: KindThroughput, Publishers: 1, Subscribers: 4, Size: 128,
 				Sent: 4000000, Delivered: 3999000, Lost: 1000, Seconds: 2, MsgsPerSec: 1999500, BytesPerSec: 255936000},
 			{System: SystemEventbus, Scenario: "latency", Kind: KindLatency, Size: 128, Rate: 10000, Count: 100000, Latency: lat},
@@ -36,7 +37,8 @@ func sampleReport() *Report {
 func TestResultJSON(t *testing.T) {
 	r := sampleReport().Results
 	for i, want := range []string{
-		`{"system":"eventbus","scenario":"pubsub-1x1","kind":"throughput","publishers":1,"subscribers":1,"size":128,"sent":1000000,"delivered":1000000,"lost":0,"seconds":0.61,"msgs_per_sec":1639344,"bytes_per_sec":209836066}`,
+		`{"system":"eventbus","scenario":"pubsub-1x1","kind":"throughput","publishers":1,"subscribers":1,"size":128,"sent":1000000,"delivered":1000000,"lost":0,"seconds":0.61,"msgs_per_sec":1639344,"bytes_per_sec":209836066,"cpu_ns_per_msg":1105,"cpu_ns_per_msg_by_role":{"broker":480,"publishers":170,"subscribers":455}}`,
+		`{"system":"eventbus","scenario":"pubsub-1x4","kind":"throughput","publishers":1,"subscribers":4,"size":128,"sent":4000000,"delivered":3999000,"lost":1000,"seconds":2,"msgs_per_sec":1999500,"bytes_per_sec":255936000}`,
 		3: `{"system":"eventbus","scenario":"reqrep","kind":"reqrep","count":20000,"seconds":2,"per_sec":10000,"p50_us":41.2,"p90_us":50,"p99_us":80.5,"p999_us":150,"max_us":900.25,"percentiles":[[0,20],[50,41.2],[100,900.25]]}`,
 		2: `{"system":"eventbus","scenario":"latency","kind":"latency","size":128,"rate":10000,"count":100000,"p50_us":41.2,"p90_us":50,"p99_us":80.5,"p999_us":150,"max_us":900.25,"percentiles":[[0,20],[50,41.2],[100,900.25]]}`,
 	} {
@@ -101,6 +103,7 @@ func TestWriteTable(t *testing.T) {
 		"1.00x p50",  // reqrep: 41.2 / (2 × 20.6)
 		"41.2   50.0   80.5",
 		"VS RELAY:",
+		"CPU ns/MSG: CPU time",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q", want)
@@ -112,10 +115,10 @@ func TestWriteTable(t *testing.T) {
 			rows[f[1]] = f
 		}
 	}
-	if got, want := rows["pubsub-1x1"], []string{"eventbus", "pubsub-1x1", "1,639,344", "209.8", "0", "-", "-", "-", "-", "-", "0.41x", "rate"}; !reflect.DeepEqual(got, want) {
+	if got, want := rows["pubsub-1x1"], []string{"eventbus", "pubsub-1x1", "1,639,344", "209.8", "0", "1,105", "-", "-", "-", "-", "-", "0.41x", "rate"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("pubsub-1x1 row: %q, want %q", got, want)
 	}
-	if got, want := rows["relay-latency"], []string{"relay", "relay-latency", "10,000", "-", "-", "20.6", "25.0", "30.0", "40.0", "100.0"}; !reflect.DeepEqual(got, want) {
+	if got, want := rows["relay-latency"], []string{"relay", "relay-latency", "10,000", "-", "-", "-", "20.6", "25.0", "30.0", "40.0", "100.0"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("relay-latency row (a baseline, not compared with itself): %q, want %q", got, want)
 	}
 
@@ -128,6 +131,16 @@ func TestWriteTable(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "x rate") || strings.Contains(buf.String(), "VS RELAY:") {
 		t.Errorf("ratios without baselines:\n%s", buf.String())
+	}
+
+	// Without CPU times: no legend for them.
+	rep.Results[0].CPUNsPerMsg, rep.Results[0].CPUByRole = 0, nil
+	buf.Reset()
+	if err := WriteTable(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "CPU ns/MSG:") {
+		t.Errorf("CPU legend without CPU times:\n%s", buf.String())
 	}
 }
 

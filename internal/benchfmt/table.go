@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-var tableHeader = []string{"SYSTEM", "SCENARIO", "MSGS/S", "MB/S", "LOSS", "P50µs", "P90µs", "P99µs", "P99.9µs", "MAXµs", "VS RELAY"}
+var tableHeader = []string{"SYSTEM", "SCENARIO", "MSGS/S", "MB/S", "LOSS", "CPU ns/MSG", "P50µs", "P90µs", "P99µs", "P99.9µs", "MAXµs", "VS RELAY"}
 
 // leftColumns are left-aligned; the others, numbers, right-aligned.
 const leftColumns = 2
@@ -37,6 +37,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		rows = append(rows, row)
 	}
 	writeColumns(&b, rows)
+	if cpuShown(r.Results) {
+		b.WriteString("\nCPU ns/MSG: CPU time, user and system, of all the system's processes per delivery.\n")
+	}
 	if ratios {
 		b.WriteString("\nVS RELAY: throughput is msgs/s ÷ relay-1x1 msgs/s; latency is p50 ÷ relay-latency p50;\n" +
 			"reqrep is p50 ÷ twice the relay-latency p50 (a round trip is two one-way trips).\n")
@@ -45,13 +48,25 @@ func WriteTable(w io.Writer, r *Report) error {
 	return err
 }
 
+func cpuShown(results []Result) bool {
+	for _, res := range results {
+		if res.CPUNsPerMsg > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func tableRow(res Result) []string {
-	row := []string{res.System, res.Scenario, "-", "-", "-", "-", "-", "-", "-", "-", ""}
+	row := []string{res.System, res.Scenario, "-", "-", "-", "-", "-", "-", "-", "-", "-", ""}
 	switch res.Kind {
 	case KindThroughput:
 		row[2] = thousands(res.MsgsPerSec)
 		row[3] = strconv.FormatFloat(res.BytesPerSec/1e6, 'f', 1, 64)
 		row[4] = loss(res.Lost, res.Sent)
+		if res.CPUNsPerMsg > 0 {
+			row[5] = thousands(res.CPUNsPerMsg)
+		}
 		return row
 	case KindLatency:
 		row[2] = thousands(float64(res.Rate))
@@ -61,7 +76,7 @@ func tableRow(res Result) []string {
 		return row
 	}
 	for i, v := range []float64{res.P50, res.P90, res.P99, res.P999, res.Max} {
-		row[5+i] = strconv.FormatFloat(v, 'f', 1, 64)
+		row[6+i] = strconv.FormatFloat(v, 'f', 1, 64)
 	}
 	return row
 }

@@ -90,7 +90,13 @@ type Throughput struct {
 	Seconds     float64 `json:"seconds"`
 	MsgsPerSec  float64 `json:"msgs_per_sec"`
 	BytesPerSec float64 `json:"bytes_per_sec"`
-	Note        string  `json:"note,omitempty"`
+	// CPUNsPerMsg is the CPU time, user and system, of all the system's
+	// processes (server or broker, publishers, subscribers) per delivery,
+	// and CPUByRole the same split by kind of process; left out when one
+	// of them was not measured.
+	CPUNsPerMsg float64            `json:"cpu_ns_per_msg,omitempty"`
+	CPUByRole   map[string]float64 `json:"cpu_ns_per_msg_by_role,omitempty"`
+	Note        string             `json:"note,omitempty"`
 }
 
 // Dist is a latency distribution in microseconds.
@@ -129,28 +135,30 @@ type ReqRep struct {
 
 // Row is any row, decoded for reading. Fields a kind lacks stay zero.
 type Row struct {
-	System      string       `json:"system"`
-	Scenario    string       `json:"scenario"`
-	Kind        string       `json:"kind"`
-	Publishers  int          `json:"publishers"`
-	Subscribers int          `json:"subscribers"`
-	Size        int          `json:"size"`
-	Rate        int          `json:"rate"`
-	Count       int64        `json:"count"`
-	Sent        int64        `json:"sent"`
-	Delivered   int64        `json:"delivered"`
-	Lost        int64        `json:"lost"`
-	Seconds     float64      `json:"seconds"`
-	MsgsPerSec  float64      `json:"msgs_per_sec"`
-	BytesPerSec float64      `json:"bytes_per_sec"`
-	PerSec      float64      `json:"per_sec"`
-	P50US       float64      `json:"p50_us"`
-	P90US       float64      `json:"p90_us"`
-	P99US       float64      `json:"p99_us"`
-	P999US      float64      `json:"p999_us"`
-	MaxUS       float64      `json:"max_us"`
-	Percentiles [][2]float64 `json:"percentiles"`
-	Note        string       `json:"note"`
+	System      string             `json:"system"`
+	Scenario    string             `json:"scenario"`
+	Kind        string             `json:"kind"`
+	Publishers  int                `json:"publishers"`
+	Subscribers int                `json:"subscribers"`
+	Size        int                `json:"size"`
+	Rate        int                `json:"rate"`
+	Count       int64              `json:"count"`
+	Sent        int64              `json:"sent"`
+	Delivered   int64              `json:"delivered"`
+	Lost        int64              `json:"lost"`
+	Seconds     float64            `json:"seconds"`
+	MsgsPerSec  float64            `json:"msgs_per_sec"`
+	BytesPerSec float64            `json:"bytes_per_sec"`
+	CPUNsPerMsg float64            `json:"cpu_ns_per_msg"`
+	CPUByRole   map[string]float64 `json:"cpu_ns_per_msg_by_role"`
+	PerSec      float64            `json:"per_sec"`
+	P50US       float64            `json:"p50_us"`
+	P90US       float64            `json:"p90_us"`
+	P99US       float64            `json:"p99_us"`
+	P999US      float64            `json:"p999_us"`
+	MaxUS       float64            `json:"max_us"`
+	Percentiles [][2]float64       `json:"percentiles"`
+	Note        string             `json:"note"`
 
 	Raw json.RawMessage `json:"-"` // the row as it was read
 }
