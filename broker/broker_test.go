@@ -361,8 +361,9 @@ func TestSubAckRefusals(t *testing.T) {
 		}
 		r.ping(uint64(i)) // the session goes on
 	}
-	if s := tb.Stats().Subscriptions; s != 3 {
-		t.Errorf("Stats().Subscriptions = %d, want 3", s)
+	if st := tb.Stats(); st.Subscriptions != 3 || st.BadSubscriptions != 3 || st.SubscriptionLimit != 1 {
+		t.Errorf("Stats: %d subscriptions, %d refused for their filter, %d at the limit; want 3, 3 and 1",
+			st.Subscriptions, st.BadSubscriptions, st.SubscriptionLimit)
 	}
 	// The refused duplicate did not replace the original subscription 1.
 	pub := dialClient(t, tb.sock, "pub")

@@ -27,8 +27,8 @@ type Config struct {
 	// IdleTimeout closes a session that sends nothing, not even a ping, for
 	// this long. Clients learn it in Welcome and ping at a third of it.
 	IdleTimeout time.Duration
-	// WriteTimeout closes a session whose socket accepts no bytes for this
-	// long.
+	// WriteTimeout bounds each write to a session's connection; a session
+	// whose write does not complete in time ends with reason "write".
 	WriteTimeout time.Duration
 
 	// MaxSubscriptions bounds the subscriptions of one session.

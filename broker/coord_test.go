@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +139,43 @@ func TestRequestReply(t *testing.T) {
 	responder.readDeliver() // delivered, never answered
 	if e := requester.expectError(pb.ErrorCode_ERROR_CODE_TIMEOUT); e.RequestId != 9 {
 		t.Fatalf("timeout error for request %d, want 9", e.RequestId)
+	}
+}
+
+// A session has at most MaxPendingRequests requests open: the next one is
+// refused with LIMIT_EXCEEDED and counted, and an answer makes room again.
+func TestOpenRequestLimit(t *testing.T) {
+	tb := startBroker(t, broker.Config{})
+	responder, requester := dialRaw(t, tb.sock), dialRaw(t, tb.sock)
+	responder.hello("procmond")
+	requester.hello("daemoneye-agent")
+	responder.mustSubscribe(1, topic.ControlHealthDiagnostics)
+	request := func(id uint64) {
+		requester.send(&pb.Envelope{Kind: &pb.Envelope_Request{Request: &pb.Request{
+			RequestId: id, Topic: topic.ControlHealthDiagnostics, TimeoutMs: 60_000,
+		}}})
+	}
+	for id := uint64(1); id <= broker.MaxPendingRequests; id++ {
+		request(id)
+	}
+	over := uint64(broker.MaxPendingRequests + 1)
+	request(over)
+	if e := requester.expectError(pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED); e.RequestId != over {
+		t.Fatalf("limit error for request %d, want %d", e.RequestId, over)
+	}
+	if n := tb.Stats().RequestLimit; n != 1 {
+		t.Errorf("Stats().RequestLimit = %d, want 1", n)
+	}
+
+	d, _ := responder.readDeliver()
+	responder.send(&pb.Envelope{Kind: &pb.Envelope_Reply{Reply: &pb.Reply{ReplyTo: d.ReplyTo, Payload: []byte("ok")}}})
+	if resp := requester.read().GetResponse(); resp.GetRequestId() != 1 {
+		t.Fatalf("response %v, want one to request 1", resp)
+	}
+	request(over + 1)
+	requester.ping(1) // the request took the room the answer made: no error came first
+	if n := tb.Stats().RequestLimit; n != 1 {
+		t.Errorf("Stats().RequestLimit = %d after room was made, want 1", n)
 	}
 }
 
@@ -278,6 +316,55 @@ func TestSlowConsumerDisconnected(t *testing.T) {
 		t.Fatalf("%d slow-consumer announcements for %d drops", len(slowEvents)+1, st.Dropped)
 	}
 	eventually(t, "the stuck session to be gone", func() bool { return tb.Stats().Sessions == 0 })
+}
+
+// A receiver that stops reading while its connection stays open ends, once
+// a write to it times out, with reason "write" on $SYS.session.disconnected:
+// an operator must be able to tell a stuck client from one that went away.
+func TestWriteTimeoutEndsSessionAsWrite(t *testing.T) {
+	tb := startBroker(t, broker.Config{
+		WriteTimeout: 100 * time.Millisecond,
+		// Neither of the other limits may end the stuck session first.
+		IdleTimeout:         time.Minute,
+		SlowConsumerTimeout: -1,
+	})
+	ended := make(chan *pb.SessionEvent, 16)
+	if _, err := tb.Subscribe(topic.SysSessionDisconnected, func(m *broker.Message) {
+		ev := new(pb.SessionEvent)
+		if err := proto.Unmarshal(m.Payload, ev); err != nil {
+			t.Errorf("undecodable session event: %v", err)
+		}
+		ended <- ev
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stuck := dialRaw(t, tb.sock)
+	w := stuck.hello("daemoneye-agent")
+	stuck.mustSubscribe(1, "events.#")
+
+	// Publish until the socket buffers are full and the broker's write to
+	// the stuck receiver times out; the receiver never reads again.
+	payload := make([]byte, 4096)
+	deadline := time.Now().Add(waitTimeout)
+	var ev *pb.SessionEvent
+	for ev == nil {
+		select {
+		case ev = <-ended:
+		default:
+			if time.Now().After(deadline) {
+				t.Fatalf("stuck receiver not disconnected: %+v", tb.Stats())
+			}
+			if _, err := tb.Publish("events.process.lifecycle", payload, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if ev.SessionId != w.SessionId || ev.Reason != "write" || !strings.Contains(ev.Detail, "did not complete within 100ms") {
+		t.Fatalf("disconnect event %v, want session %d with reason write and the write timeout in its detail", ev, w.SessionId)
+	}
+	if st := tb.Stats(); st.WriteTimeouts != 1 || st.Sessions != 0 {
+		t.Fatalf("after the write timeout: %d write timeouts, %d sessions; want 1 and 0", st.WriteTimeouts, st.Sessions)
+	}
 }
 
 // An admin's StatsRequest gets per-session and per-topic counters.

@@ -7,10 +7,15 @@
 // process with Publish and Subscribe, without a socket. Shutdown stops it
 // gracefully.
 //
-// Routing is O(levels) through a topic.Index whose per-topic cache holds the
-// grouped receivers, so publishing to a topic seen before costs one map
-// lookup. A delivered event is encoded once; every socket receiver gets the
-// same bytes plus a small per-receiver suffix (wire.AppendDeliveryFrame).
+// Routing is O(levels) through a topic.Index. A bounded, set-associative
+// cache of compiled routes (receivers grouped, subscription ids collected)
+// makes a topic seen before cost one hash and a scan of one set, and each
+// client session remembers the route of the topic it published last
+// (topic.Memo), so that a stream on one topic touches no shared cache line.
+// Subscribing or unsubscribing advances the index's generation, which
+// invalidates both at once. A delivered event is encoded once; every socket
+// receiver gets the same bytes plus a small per-receiver suffix
+// (wire.AppendDeliveryFrame).
 //
 // Each session owns a bounded outbound queue drained by one writer goroutine
 // that batches queued frames into few writes. When a read of a publisher's

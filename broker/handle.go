@@ -160,9 +160,22 @@ func (s *session) handleRequest(r *pb.Request) bool {
 	o := outgoing{topic: r.Topic, payload: r.Payload, correlation: r.Correlation, from: s.publisher}
 	timeout := time.Duration(r.TimeoutMs) * time.Millisecond
 	if e := s.b.request(o, s, r.RequestId, s.id.SessionID, timeout); e != nil {
+		if e.Code == pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED && !s.requestLimitLogged {
+			s.requestLimitLogged = true
+			s.log.Warn("request refused: "+e.Message, "topic", r.Topic)
+		}
 		s.reply(&pb.Envelope{Kind: &pb.Envelope_Error{Error: e}})
 	}
 	return true
+}
+
+// clip shortens s to n bytes for a log line: a refused filter may be as
+// long as a frame.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func isDeliveryTooLarge(err error) bool { return errors.Is(err, errDeliveryTooLarge) }
@@ -221,6 +234,13 @@ func (s *session) checkPublish(name string) error {
 
 func (s *session) handleSubscribe(m *pb.Subscribe) {
 	code, reason := s.subscribe(m)
+	if code == pb.ErrorCode_ERROR_CODE_BAD_FILTER {
+		s.b.counters.badSubscriptions.Add(1)
+		if !s.badFilterLogged {
+			s.badFilterLogged = true
+			s.log.Warn("subscription refused: "+reason, "filter", clip(m.Filter, s.b.cfg.MaxTopicLength), "group", clip(m.QueueGroup, s.b.cfg.MaxTopicLength))
+		}
+	}
 	if code == pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED {
 		s.b.counters.subscriptionLimit.Add(1)
 		if !s.subLimitLogged {

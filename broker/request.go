@@ -105,6 +105,7 @@ func (b *Broker) request(o outgoing, to requester, id, owner uint64, timeout tim
 	timeout = min(timeout, MaxRequestTimeout)
 	o.replyTo = b.requests.open(to, id, owner, timeout)
 	if o.replyTo == "" {
+		b.counters.requestLimit.Add(1)
 		return &pb.Error{Code: pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED, RequestId: id, Topic: o.topic,
 			Message: fmt.Sprintf("broker: at most %d open requests per session", MaxPendingRequests)}
 	}

@@ -66,7 +66,8 @@ type target struct {
 }
 
 // groupRoute is one queue group's members for a topic. Each event goes to
-// one member, chosen round robin among those with room in their queue.
+// one member, chosen round robin, members under their flow-control mark
+// first (see deliver).
 type groupRoute struct {
 	name    string
 	members []target

@@ -85,10 +85,12 @@ type session struct {
 		name string
 		by   *sessionAuth
 	}
-	received       int64 // when the frames being handled were read, in Unix nanoseconds
-	refusals       int
-	refusalWindow  time.Time
-	subLimitLogged bool
+	received      int64 // when the frames being handled were read, in Unix nanoseconds
+	refusals      int
+	refusalWindow time.Time
+	// subLimitLogged, badFilterLogged and requestLimitLogged make each of
+	// those refusals logged once per session.
+	subLimitLogged, badFilterLogged, requestLimitLogged bool
 
 	published, delivered, dropped atomic.Uint64
 	bytesIn, bytesOut             atomic.Uint64
@@ -121,7 +123,7 @@ func (s *session) identity() (Identity, bool) {
 
 // endCause says why a session ended, and what, if anything, to tell the peer.
 type endCause struct {
-	reason string    // short label for logs and statistics: closed, timeout, protocol, limit, shutdown, write
+	reason string    // short label for logs and $SYS.session events: closed, timeout, protocol, limit, refused, policy, kicked, shutdown, write, slow_consumer
 	err    error     // the underlying error, if any
 	notice *pb.Error // sent to the peer before closing, if not nil
 }

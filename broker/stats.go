@@ -19,6 +19,8 @@ type counters struct {
 	claimsRefused      atomic.Uint64
 	refusalDisconnects atomic.Uint64
 	subscriptionLimit  atomic.Uint64
+	badSubscriptions   atomic.Uint64 // subscriptions refused for their filter or group
+	requestLimit       atomic.Uint64 // requests refused at MaxPendingRequests
 	handshakeTimeouts  atomic.Uint64
 	idleTimeouts       atomic.Uint64
 	writeTimeouts      atomic.Uint64
@@ -55,8 +57,13 @@ type Stats struct {
 	// Limit hits: sessions disconnected for too many refused publishes,
 	// subscriptions refused at the per-session limit, sessions closed by the
 	// handshake, idle and write timeouts, and by unread replies piling up.
-	RefusalDisconnects  uint64
-	SubscriptionLimit   uint64
+	RefusalDisconnects uint64
+	SubscriptionLimit  uint64
+	// BadSubscriptions counts subscriptions refused for a malformed or too
+	// long filter, or a malformed queue group; RequestLimit counts requests
+	// refused because their session had MaxPendingRequests open already.
+	BadSubscriptions    uint64
+	RequestLimit        uint64
 	HandshakeTimeouts   uint64
 	IdleTimeouts        uint64
 	WriteTimeouts       uint64
@@ -103,6 +110,8 @@ func (b *Broker) Stats() Stats {
 		ClaimsRefused:       c.claimsRefused.Load(),
 		RefusalDisconnects:  c.refusalDisconnects.Load(),
 		SubscriptionLimit:   c.subscriptionLimit.Load(),
+		BadSubscriptions:    c.badSubscriptions.Load(),
+		RequestLimit:        c.requestLimit.Load(),
 		HandshakeTimeouts:   c.handshakeTimeouts.Load(),
 		IdleTimeouts:        c.idleTimeouts.Load(),
 		WriteTimeouts:       c.writeTimeouts.Load(),

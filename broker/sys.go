@@ -85,6 +85,8 @@ func (b *Broker) brokerStats() *pb.BrokerStats {
 			"write_timeout":         st.WriteTimeouts,
 			"max_subscriptions":     st.SubscriptionLimit,
 			"pending_replies":       st.PendingRepliesLimit,
+			"open_requests":         st.RequestLimit,
+			"bad_filters":           st.BadSubscriptions,
 			"refused_publishes":     st.RefusalDisconnects,
 			"queue_full":            st.Dropped,
 			"queue_group_full":      st.GroupFull,

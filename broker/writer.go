@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"time"
 )
@@ -21,7 +22,8 @@ const (
 
 // writeLoop drains the session's queue into the socket, batching what is
 // queued into as few writes as possible. It closes the connection when the
-// queue is closed and drained, or when a write fails or times out.
+// queue is closed and drained, or when a write fails or times out; a write
+// that times out ends the session with reason "write".
 func (s *session) writeLoop() {
 	defer close(s.writerDone)
 	defer s.conn.Close()
@@ -35,6 +37,14 @@ func (s *session) writeLoop() {
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				s.b.counters.writeTimeouts.Add(1)
+				// The peer is connected but not reading. Without this
+				// cause the reader would see only the connection closed
+				// below and report the session as closed, and a stuck
+				// client would look like one that went away. Other write
+				// errors come from either end closing the connection,
+				// which the reader reports itself.
+				s.kick(endCause{reason: "write", err: fmt.Errorf(
+					"broker: a write to the connection did not complete within %v: %w", s.b.cfg.WriteTimeout, err)})
 			}
 			s.log.Warn("write failed; closing session", "err", err, "write_timeout", s.b.cfg.WriteTimeout)
 			return

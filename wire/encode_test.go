@@ -19,10 +19,12 @@ import (
 
 var crcVariants = []CRC{CRCIEEE, CRCCastagnoli}
 
-// goldenFrames are complete frames, byte for byte. docs/protocol.md quotes
-// them; the expected hex was worked out independently of this package
-// (zlib's CRC-32 and a bitwise CRC-32C over the protobuf bytes written out
-// by hand), so a change of the codec or of the generated code shows here.
+// goldenFrames are complete frames, byte for byte. The byte-level examples
+// in docs/protocol.md are among them, so that what the document shows is
+// what the codec sends; the expected hex was worked out independently of
+// this package (zlib's CRC-32 and a bitwise CRC-32C over the protobuf bytes
+// written out by hand), so a change of the codec or of the generated code
+// shows here.
 var goldenFrames = []struct {
 	name         string
 	env          *pb.Envelope
@@ -53,6 +55,54 @@ var goldenFrames = []struct {
 		ieee:   "12000000" + "5e5fdeb7" + "3a070a017412026869" + "7a070a0301ac021002",
 		crc32c: "12000000" + "dcf49de9" + "3a070a017412026869" + "7a070a0301ac021002",
 	},
+	{
+		// Envelope.publish (6, LEN) {topic (1) "events.process.lifecycle", payload (2) "hi"}
+		name:   "publish events.process.lifecycle",
+		env:    &pb.Envelope{Kind: &pb.Envelope_Publish{Publish: &pb.Publish{Topic: "events.process.lifecycle", Payload: []byte("hi")}}},
+		ieee:   "20000000" + "86a4d8a2" + "321e" + "0a18" + docTopicHex + "12026869",
+		crc32c: "20000000" + "c9d19599" + "321e" + "0a18" + docTopicHex + "12026869",
+	},
+	{
+		// The 48 shared bytes: Envelope.deliver (7, LEN) {topic (1), payload (2)
+		// "hi", timestamp_unix_nano (3) 1, publisher (4) {client_name (1)
+		// "procmond", session_id (3) 7}}; then the suffix, Envelope.delivery
+		// (15) {subscription_ids (1) [1, 2] packed}.
+		name:   "deliver to subscriptions 1 and 2",
+		env:    docDeliver(&pb.DeliveryInfo{SubscriptionIds: []uint32{1, 2}}),
+		ieee:   "36000000" + "9c5a5fd9" + docDeliverHex + "7a040a020102",
+		crc32c: "36000000" + "40eade7a" + docDeliverHex + "7a040a020102",
+	},
+	{
+		// The same shared bytes; suffix Envelope.delivery (15)
+		// {subscription_ids [3] packed, dropped_before (2) 5}.
+		name:   "deliver to subscription 3 after 5 drops",
+		env:    docDeliver(&pb.DeliveryInfo{SubscriptionIds: []uint32{3}, DroppedBefore: 5}),
+		ieee:   "37000000" + "c14391f9" + docDeliverHex + "7a050a01031005",
+		crc32c: "37000000" + "59f570fc" + docDeliverHex + "7a050a01031005",
+	},
+}
+
+// The event of the Publish and Deliver examples in docs/protocol.md.
+const (
+	// "events.process.lifecycle"
+	docTopicHex = "6576656e74732e70726f636573732e6c6966656379636c65"
+	// Its Deliver as session 7 ("procmond") at timestamp 1: the part every
+	// receiver shares.
+	docDeliverHex = "3a2e" + "0a18" + docTopicHex + "12026869" + "1801" + "220c" + "0a0870726f636d6f6e64" + "1807"
+)
+
+// docDeliver is the Deliver example of docs/protocol.md with the
+// per-receiver part info.
+func docDeliver(info *pb.DeliveryInfo) *pb.Envelope {
+	return &pb.Envelope{
+		Kind: &pb.Envelope_Deliver{Deliver: &pb.Deliver{
+			Topic:             "events.process.lifecycle",
+			Payload:           []byte("hi"),
+			TimestampUnixNano: 1,
+			Publisher:         &pb.Publisher{ClientName: "procmond", SessionId: 7},
+		}},
+		Delivery: info,
+	}
 }
 
 func goldenHex(c CRC, i int) string {

@@ -11,12 +11,13 @@
 //	ebctl disconnect [flags] ID       end a session (admin)
 //	ebctl demo [flags]                broker, collectors and subscriber, for a few seconds
 //
-// Every command takes -socket (the broker's endpoint) and -name (the client
-// name to claim). sub, pub and req claim "ebctl", the operator's principal,
-// which may watch everything and publish nothing (so pub and req need a
-// -name that may publish on the topic); status asks the agent's presence
-// tracker, and stats, subs and disconnect are admin requests: they claim
-// "daemoneye-agent". On failure ebctl prints one line to stderr, with the
+// Every command but demo takes -socket (the broker's endpoint) and -name (the
+// client name to claim); demo runs a broker of its own in a temporary
+// directory and takes only -duration and -rate. sub, pub and req claim
+// "ebctl", the operator's principal, which may watch everything and publish
+// nothing (so pub and req need a -name that may publish on the topic);
+// status asks the agent's presence tracker, and stats, subs and disconnect
+// are admin requests: they claim "daemoneye-agent". On failure ebctl prints one line to stderr, with the
 // broker's reason for a refusal, and exits non-zero.
 package main
 

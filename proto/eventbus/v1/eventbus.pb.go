@@ -867,8 +867,10 @@ type Subscribe struct {
 	SubscriptionId uint32 `protobuf:"varint,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
 	Filter         string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
 	// When set, the subscription joins this queue group: each matching event
-	// goes to exactly one live member of the group (round robin over the
-	// members whose queue has room), besides every plain subscriber.
+	// goes to exactly one live member of the group, besides every plain
+	// subscriber. Members take turns, round robin among those whose queue is
+	// under its flow-control mark, or, when none is, among those whose queue
+	// is not full, so that a member that falls behind stops taking its share.
 	QueueGroup    string `protobuf:"bytes,3,opt,name=queue_group,json=queueGroup,proto3" json:"queue_group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1202,7 +1204,10 @@ func (x *Publish) GetPublishId() uint64 {
 type PubAck struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PublishId uint64                 `protobuf:"varint,1,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
-	// How many subscriptions the event was queued for.
+	// How many receivers the event was queued for: each session with a
+	// matching plain subscription counts once, however many of its
+	// subscriptions matched, and each matching queue group counts once when
+	// one of its members took the event.
 	Receivers     uint32 `protobuf:"varint,2,opt,name=receivers,proto3" json:"receivers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2856,7 +2861,8 @@ type SessionEvent struct {
 	Pid        int32                  `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
 	Executable string                 `protobuf:"bytes,8,opt,name=executable,proto3" json:"executable,omitempty"`
 	// Why the session ended or was refused: closed, timeout, protocol, limit,
-	// refused, policy, kicked, shutdown, write, slow_consumer.
+	// refused, policy, kicked, shutdown, write (a write to the client did not
+	// complete within the broker's write timeout), slow_consumer.
 	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
 	Detail string `protobuf:"bytes,10,opt,name=detail,proto3" json:"detail,omitempty"`
 	// Events dropped for the session so far.
