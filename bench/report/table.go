@@ -78,6 +78,17 @@ func header(w io.Writer, cells ...string) {
 	row(w, seps...)
 }
 
+// keysOf lists the rows' keys in their first order, each once.
+func keysOf(rows []result.Row) []string {
+	var keys []string
+	for _, r := range rows {
+		if !slices.Contains(keys, r.Key()) {
+			keys = append(keys, r.Key())
+		}
+	}
+	return keys
+}
+
 // throughputTable has one line per scenario and one column per system,
 // in msg/s (fan-out: deliveries per second over all subscribers).
 func throughputTable(w io.Writer, all []result.Row) {
@@ -85,19 +96,10 @@ func throughputTable(w io.Writer, all []result.Row) {
 	if len(rows) == 0 {
 		return
 	}
-	systems := systemsOf(rows)
-	var keys []string
-	for _, r := range rows {
-		if !slices.Contains(keys, r.Key()) {
-			keys = append(keys, r.Key())
-		}
-	}
+	systems, keys := systemsOf(rows), keysOf(rows)
 	fmt.Fprintln(w, "Throughput, msg/s (fan-out: deliveries per second, all subscribers together):")
 	fmt.Fprintln(w)
-	cols := []string{"scenario"}
-	for _, s := range systems {
-		cols = append(cols, s)
-	}
+	cols := append([]string{"scenario"}, systems...)
 	cols = append(cols, "eventbus/nats", "eventbus/relay", "eventbus/raw")
 	header(w, cols...)
 	for _, k := range keys {
@@ -128,17 +130,10 @@ func cpuTable(w io.Writer, all []result.Row) {
 	if len(rows) == 0 {
 		return
 	}
-	systems := systemsOf(rows)
-	var keys []string
-	for _, r := range rows {
-		if !slices.Contains(keys, r.Key()) {
-			keys = append(keys, r.Key())
-		}
-	}
+	systems, keys := systemsOf(rows), keysOf(rows)
 	fmt.Fprintln(w, "CPU time per delivery, ns, user and system, of all the system's processes (broker: the broker or nats-server; pub: publishers; sub: subscribers):")
 	fmt.Fprintln(w)
-	cols := []string{"scenario"}
-	cols = append(cols, systems...)
+	cols := append([]string{"scenario"}, systems...)
 	cols = append(cols, "eventbus/nats")
 	header(w, cols...)
 	for _, k := range keys {
