@@ -25,7 +25,10 @@
 //     when everything arrived or after 2 s without a message once the
 //     publishers are done. Reported: delivered msgs/s summed over
 //     subscribers, payload bytes/s, loss, seconds from the first publish
-//     to the last delivery.
+//     to the last delivery, and the CPU time, user and system, that the
+//     broker, the publishers and the subscribers spent per delivery (each
+//     process reports its own getrusage; without a broker of its own,
+//     with -socket, ebbench cannot ask the broker and leaves it out).
 //   - latency: one publisher paced at -rate msg/s sends -latency-count
 //     messages (or for -latency-duration); each payload carries its send
 //     time and the subscriber records receive − send in an HDR histogram.
