@@ -331,6 +331,35 @@ func TestDisconnectRemovesSubscriptions(t *testing.T) {
 	eventually(t, "sessions removed", func() bool { return tb.Stats().Sessions == 1 })
 }
 
+// A confirmed publish is in the statistics by the time its PubAck arrives,
+// even while the publishing session's reader has frames buffered behind it:
+// the reader adds its counts to the shared ones only between reads.
+func TestConfirmedPublishIsCountedByItsAck(t *testing.T) {
+	tb := startBroker(t, broker.Config{})
+	r := dialRaw(t, tb.sock)
+	r.hello("procmond")
+	batch := r.crc.AppendPublishFrame(nil, topic.EventsProcessLifecycle, []byte("x"), nil, 1)
+	for range 50_000 {
+		batch = r.crc.AppendPublishFrame(batch, topic.EventsProcessLifecycle, []byte("x"), nil, 0)
+	}
+	if err := r.conn.SetWriteDeadline(time.Now().Add(waitTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan error, 1)
+	go func() { _, err := r.conn.Write(batch); written <- err }()
+	ack := r.read().GetPubAck()
+	published := tb.Stats().Published
+	if ack.GetPublishId() != 1 {
+		t.Fatalf("got %v, want the PubAck of publish 1", ack)
+	}
+	if published < 1 {
+		t.Errorf("Stats().Published = %d once the PubAck arrived, want at least 1", published)
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSubAckRefusals(t *testing.T) {
 	tb := startBroker(t, broker.Config{MaxSubscriptions: 3})
 	r := dialRaw(t, tb.sock)

@@ -117,6 +117,10 @@ func (s *session) publishDone(name string, publishID uint64, receivers int, err 
 		return
 	}
 	if publishID != 0 {
+		// Counted before it is confirmed: statistics read after the PubAck
+		// include the event, however many frames the reader still has
+		// buffered behind it.
+		s.flushCounts()
 		s.reply(&pb.Envelope{Kind: &pb.Envelope_PubAck{PubAck: &pb.PubAck{PublishId: publishID, Receivers: uint32(receivers)}}})
 	}
 }
