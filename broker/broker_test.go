@@ -333,30 +333,37 @@ func TestDisconnectRemovesSubscriptions(t *testing.T) {
 
 // A confirmed publish is in the statistics by the time its PubAck arrives,
 // even while the publishing session's reader has frames buffered behind it:
-// the reader adds its counts to the shared ones only between reads.
+// the reader adds its counts to the shared ones only between reads. Each
+// round's confirmed publish leads a burst of plain ones, so that the
+// reader is still busy with the burst when the PubAck is read.
 func TestConfirmedPublishIsCountedByItsAck(t *testing.T) {
 	tb := startBroker(t, broker.Config{})
 	r := dialRaw(t, tb.sock)
 	r.hello("procmond")
-	batch := r.crc.AppendPublishFrame(nil, topic.EventsProcessLifecycle, []byte("x"), nil, 1)
-	for range 50_000 {
-		batch = r.crc.AppendPublishFrame(batch, topic.EventsProcessLifecycle, []byte("x"), nil, 0)
-	}
-	if err := r.conn.SetWriteDeadline(time.Now().Add(waitTimeout)); err != nil {
-		t.Fatal(err)
-	}
-	written := make(chan error, 1)
-	go func() { _, err := r.conn.Write(batch); written <- err }()
-	ack := r.read().GetPubAck()
-	published := tb.Stats().Published
-	if ack.GetPublishId() != 1 {
-		t.Fatalf("got %v, want the PubAck of publish 1", ack)
-	}
-	if published < 1 {
-		t.Errorf("Stats().Published = %d once the PubAck arrived, want at least 1", published)
-	}
-	if err := <-written; err != nil {
-		t.Fatal(err)
+	const burst = 50_000
+	for round := uint64(1); round <= 5; round++ {
+		batch := r.crc.AppendPublishFrame(nil, topic.EventsProcessLifecycle, []byte("x"), nil, round)
+		for range burst {
+			batch = r.crc.AppendPublishFrame(batch, topic.EventsProcessLifecycle, []byte("x"), nil, 0)
+		}
+		if err := r.conn.SetWriteDeadline(time.Now().Add(waitTimeout)); err != nil {
+			t.Fatal(err)
+		}
+		written := make(chan error, 1)
+		go func() { _, err := r.conn.Write(batch); written <- err }()
+		ack := r.read().GetPubAck()
+		published := tb.Stats().Published
+		if ack.GetPublishId() != round {
+			t.Fatalf("got %v, want the PubAck of publish %d", ack, round)
+		}
+		// Everything of the earlier rounds, and this round's confirmed one.
+		if want := (round-1)*(burst+1) + 1; published < want {
+			t.Errorf("round %d: Stats().Published = %d once the PubAck arrived, want at least %d", round, published, want)
+		}
+		if err := <-written; err != nil {
+			t.Fatal(err)
+		}
+		r.ping(round) // the burst has been read and handled
 	}
 }
 

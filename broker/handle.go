@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -173,11 +174,14 @@ func (s *session) handleRequest(r *pb.Request) bool {
 	return true
 }
 
-// clip shortens s to n bytes for a log line: a refused filter may be as
-// long as a frame.
+// clip shortens s to at most n bytes for a log line, without splitting a
+// character: a refused filter may be as long as a frame.
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
@@ -242,7 +246,7 @@ func (s *session) handleSubscribe(m *pb.Subscribe) {
 		s.b.counters.badSubscriptions.Add(1)
 		if !s.badFilterLogged {
 			s.badFilterLogged = true
-			s.log.Warn("subscription refused: "+reason, "filter", clip(m.Filter, s.b.cfg.MaxTopicLength), "group", clip(m.QueueGroup, s.b.cfg.MaxTopicLength))
+			s.log.Warn("subscription refused: "+reason, "filter", clip(m.Filter, s.b.cfg.MaxTopicLength), "group", clip(m.QueueGroup, maxGroupLen))
 		}
 	}
 	if code == pb.ErrorCode_ERROR_CODE_LIMIT_EXCEEDED {

@@ -57,17 +57,17 @@ type Stats struct {
 	// Limit hits: sessions disconnected for too many refused publishes,
 	// subscriptions refused at the per-session limit, sessions closed by the
 	// handshake, idle and write timeouts, and by unread replies piling up.
-	RefusalDisconnects uint64
-	SubscriptionLimit  uint64
-	// BadSubscriptions counts subscriptions refused for a malformed or too
-	// long filter, or a malformed queue group; RequestLimit counts requests
-	// refused because their session had MaxPendingRequests open already.
-	BadSubscriptions    uint64
-	RequestLimit        uint64
+	RefusalDisconnects  uint64
+	SubscriptionLimit   uint64
 	HandshakeTimeouts   uint64
 	IdleTimeouts        uint64
 	WriteTimeouts       uint64
 	PendingRepliesLimit uint64
+	// BadSubscriptions counts subscriptions refused for a malformed or too
+	// long filter, or a malformed queue group; RequestLimit counts requests
+	// refused because their session had MaxPendingRequests open already.
+	BadSubscriptions uint64
+	RequestLimit     uint64
 	// GroupFull counts events dropped because every member of a queue group
 	// was full; SlowConsumers counts receivers disconnected for dropping
 	// longer than Config.SlowConsumerTimeout.

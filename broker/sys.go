@@ -86,7 +86,7 @@ func (b *Broker) brokerStats() *pb.BrokerStats {
 			"max_subscriptions":     st.SubscriptionLimit,
 			"pending_replies":       st.PendingRepliesLimit,
 			"open_requests":         st.RequestLimit,
-			"bad_filters":           st.BadSubscriptions,
+			"bad_subscriptions":     st.BadSubscriptions,
 			"refused_publishes":     st.RefusalDisconnects,
 			"queue_full":            st.Dropped,
 			"queue_group_full":      st.GroupFull,

@@ -75,10 +75,11 @@ func TestScenarios(t *testing.T) {
 			if r.Sent != want || r.Delivered != want || r.Lost != 0 || r.MsgsPerSec <= 0 {
 				t.Errorf("%s: %+v", name, r)
 			}
-			if _, measured := processCPUOf(0); measured {
-				// The server's clock ticks are 10 ms: a short run may
-				// show none of its time, but the clients measure their own.
-				if r.CPUNsPerMsg <= 0 || r.CPUByRole["publishers"] <= 0 || r.CPUByRole["subscribers"] <= 0 || len(r.CPUByRole) != 3 {
+			if _, measured := selfCPU(); measured {
+				// Every process is counted: the server, the publishers
+				// and the subscribers.
+				if r.CPUNsPerMsg <= 0 || r.CPUByRole["broker"] <= 0 || r.CPUByRole["publishers"] <= 0 ||
+					r.CPUByRole["subscribers"] <= 0 || len(r.CPUByRole) != 3 {
 					t.Errorf("%s: CPU per delivery %v, by role %v", name, r.CPUNsPerMsg, r.CPUByRole)
 				}
 			}
@@ -92,5 +93,29 @@ func TestScenarios(t *testing.T) {
 			}
 		}
 		t.Log(summary(row))
+	}
+}
+
+// A server this program did not start cannot be measured, so its rows
+// carry no CPU time rather than a partial one.
+func TestNoCPUForAServerNotStartedHere(t *testing.T) {
+	if _, err := exec.LookPath("nats-server"); err != nil {
+		t.Skip("nats-server not installed (apt-get install nats-server)")
+	}
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	s, err := startServer("nats-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.stop()
+	b := &bench{url: s.url, cfg: config{count: 2000, size: 128, quiet: 500 * time.Millisecond, timeout: time.Minute}}
+	r, err := b.throughput("pubsub-1x1", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Delivered != 2000 || r.CPUNsPerMsg != 0 || r.CPUByRole != nil {
+		t.Errorf("delivered %d, CPU per delivery %v by role %v; want 2000 and none", r.Delivered, r.CPUNsPerMsg, r.CPUByRole)
 	}
 }

@@ -105,8 +105,8 @@ func runRole(name string, argv []string) error {
 	res.Disconnects, res.Reconnects = r.res.Disconnects, r.res.Reconnects
 	res.AsyncErrors, res.LastError = r.res.AsyncErrors, r.res.LastError
 	r.mu.Unlock()
-	if now, ok := processCPUOf(0); ok && readyCPU > 0 {
-		res.CPUNS = now - readyCPU
+	if now, ok := selfCPU(); ok && goCPU.Load() > 0 {
+		res.CPUNS = now - goCPU.Load()
 	}
 	js, err := json.Marshal(res)
 	if err != nil {
@@ -144,10 +144,17 @@ func (r *role) connect(name string) error {
 	return nil
 }
 
-// readCommands forwards the parent's command lines.
+// readCommands forwards the parent's command lines. The first "go" also
+// starts the count of this process's CPU time, so that every process of a
+// scenario counts from the moment the publishers are released.
 func (r *role) readCommands() {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
+		if sc.Text() == cmdGo && goCPU.Load() == 0 {
+			if ns, ok := selfCPU(); ok {
+				goCPU.Store(ns)
+			}
+		}
 		r.cmds <- sc.Text()
 	}
 	close(r.cmds)
@@ -163,14 +170,11 @@ func (r *role) await(want string) error {
 	return errors.New("parent closed stdin before " + want)
 }
 
-// readyCPU is this process's CPU time when it said it was ready, which
-// its result's CPU time counts from.
-var readyCPU int64
+// goCPU is this process's CPU time when the parent said "go", which its
+// result's CPU time counts from; 0 before then.
+var goCPU atomic.Int64
 
-func ready() {
-	readyCPU, _ = processCPUOf(0)
-	fmt.Println(lineReady)
-}
+func ready() { fmt.Println(lineReady) }
 
 // pub publishes count messages as fast as the client takes them, then
 // flushes, which returns once the server has processed them all.

@@ -78,7 +78,11 @@ func (b *bench) throughput(scenario string, pubs, subs int) (result.Throughput, 
 	defer killAll(ps)
 
 	limit := b.limit(int64(a.count*subs), 10_000)
-	serverStart, serverMeasured := processCPUOf(b.serverPid)
+	serverStart, serverMeasured := b.serverCPU()
+	// Subscribers take "go" too, to count their CPU time from here.
+	if err := sendAll(ss, cmdGo); err != nil {
+		return result.Throughput{}, err
+	}
 	if err := sendAll(ps, cmdGo); err != nil {
 		return result.Throughput{}, err
 	}
@@ -93,12 +97,21 @@ func (b *bench) throughput(scenario string, pubs, subs int) (result.Throughput, 
 	if err != nil {
 		return result.Throughput{}, err
 	}
-	serverEnd, serverEnded := processCPUOf(b.serverPid)
+	serverEnd, serverEnded := b.serverCPU()
 	row := throughputRow(scenario, pr, sr, b.cfg.size)
 	if serverMeasured && serverEnded {
 		addCPU(&row, serverEnd-serverStart, pr, sr)
 	}
 	return row, nil
+}
+
+// serverCPU is the CPU time of the nats-server this program started; a
+// server given with -server is not measured.
+func (b *bench) serverCPU() (int64, bool) {
+	if b.serverPid == 0 {
+		return 0, false
+	}
+	return processCPU(b.serverPid)
 }
 
 // addCPU fills in the row's CPU time per delivery: the server's, and the

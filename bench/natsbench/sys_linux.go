@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"runtime"
@@ -52,38 +51,43 @@ func monoNow() int64 {
 	return ts.Nano()
 }
 
-// processCPUOf is the CPU time, user and system, that process pid has
-// used, in nanoseconds; pid 0 is this process. Another process's comes
-// from /proc/<pid>/stat, in the kernel's clock ticks of 10 ms (USER_HZ is
-// 100 on Linux), so a scenario reads it to about ±10 ms.
-func processCPUOf(pid int) (int64, bool) {
-	if pid == 0 {
-		var ru syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+// selfCPU is the CPU time, user and system, this process has used, in
+// nanoseconds.
+func selfCPU() (int64, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano(), true
+}
+
+// processCPU is the CPU time process pid has used, in nanoseconds: the sum
+// over its threads of the first field of /proc/<pid>/task/<tid>/schedstat,
+// their time on a CPU, which the kernel keeps in nanoseconds (the clock
+// ticks of /proc/<pid>/stat are 10 ms, too coarse for a short scenario).
+// A thread that exits takes its time with it; nats-server's threads live as
+// long as the server.
+func processCPU(pid int) (int64, bool) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil || len(tasks) == 0 {
+		return 0, false
+	}
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // exited since the listing
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
 			return 0, false
 		}
-		return ru.Utime.Nano() + ru.Stime.Nano(), true
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		sum += ns
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	// The command name, in parentheses, may hold spaces: the fields
-	// counted in proc(5) start after its closing parenthesis, with
-	// utime and stime the 14th and 15th.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	const userHZ = 100
-	return (utime + stime) * (int64(time.Second) / userHZ), true
+	return sum, true
 }

@@ -15,5 +15,6 @@ func newHRPacer(interval time.Duration) waiter {
 	return &timerPacer{start: time.Now(), interval: interval}
 }
 
-// processCPUOf is not measured off Linux.
-func processCPUOf(pid int) (int64, bool) { return 0, false }
+// CPU time is not measured off Linux.
+func selfCPU() (int64, bool)           { return 0, false }
+func processCPU(pid int) (int64, bool) { return 0, false }

@@ -29,8 +29,8 @@ type childResult struct {
 	LastError   string       `json:"last_error,omitempty"`
 	Clamped     int64        `json:"clamped,omitempty"`
 	Dist        *result.Dist `json:"dist,omitempty"`
-	// CPUNS is the CPU time, user and system, the process spent from its
-	// "ready" to its result, in nanoseconds; 0 where it cannot tell.
+	// CPUNS is the CPU time, user and system, the process spent from the
+	// parent's "go" to its result, in nanoseconds; 0 where it cannot tell.
 	CPUNS int64 `json:"cpu_ns,omitempty"`
 }
 

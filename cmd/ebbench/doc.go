@@ -27,8 +27,8 @@
 //     subscribers, payload bytes/s, loss, seconds from the first publish
 //     to the last delivery, and the CPU time, user and system, that the
 //     broker, the publishers and the subscribers spent per delivery (each
-//     process reports its own getrusage; without a broker of its own,
-//     with -socket, ebbench cannot ask the broker and leaves it out).
+//     process reports its own getrusage; with -socket, ebbench cannot ask
+//     the broker and reports no CPU time for the run).
 //   - latency: one publisher paced at -rate msg/s sends -latency-count
 //     messages (or for -latency-duration); each payload carries its send
 //     time and the subscriber records receive − send in an HDR histogram.

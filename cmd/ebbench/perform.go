@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,19 +55,30 @@ func cpuGroup(role string) string {
 	return role // broker, relay
 }
 
+// cpuQuestions numbers the cpu commands, so that an answer that came too
+// late for one question is not taken for the answer to the next.
+var cpuQuestions atomic.Int64
+
 // askCPU asks every probe's process for its CPU time so far and stores it
 // with set. A process that reported its result first, as a relay does
 // when its input ends, answers with that: the result carries its CPU time.
 func askCPU(ctx context.Context, probes []*cpuProbe, set func(p *cpuProbe, ns int64)) error {
+	q := cpuQuestions.Add(1)
 	for _, p := range probes {
-		_ = p.c.tell(cmdCPU) // one that cannot be told has exited, which await reports
+		_ = p.c.tell(fmt.Sprintf("%s %d", cmdCPU, q)) // one that cannot be told has exited, which await reports
 	}
 	for _, p := range probes {
-		m, err := p.c.await(ctx, evCPU, readyTimeout)
-		if err != nil && m.Event != evResult {
-			return err
+		for {
+			m, err := p.c.await(ctx, evCPU, readyTimeout)
+			if err == nil && m.N != q {
+				continue // the answer to an earlier question
+			}
+			if err != nil && m.Event != evResult {
+				return err
+			}
+			set(p, m.CPUNs)
+			break
 		}
-		set(p, m.CPUNs)
 	}
 	return nil
 }
@@ -180,7 +192,10 @@ func (b *bench) perform(ctx context.Context, sc scenario, c cast, total int64, l
 	if measured {
 		out.cpu = make(map[string]int64)
 		for _, p := range probes {
-			out.cpu[p.group] += max(0, p.end-p.start)
+			if p.end < p.start {
+				return outcome{}, fmt.Errorf("%s: CPU time went from %d to %d ns", p.c.name, p.start, p.end)
+			}
+			out.cpu[p.group] += p.end - p.start
 		}
 	}
 	return out, nil

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,7 +39,7 @@ const (
 const (
 	cmdGo   = "go"   // a sender starts sending
 	cmdDone = "done" // the senders are done: a receiver may give up when it goes quiet
-	cmdCPU  = "cpu"  // answer with an evCPU event
+	cmdCPU  = "cpu"  // "cpu N": answer with an evCPU event carrying N
 )
 
 // Events a child writes to its stdout, as JSON lines.
@@ -144,8 +145,8 @@ type message struct {
 	Error  string      `json:"error,omitempty"`
 	Result *roleResult `json:"result,omitempty"`
 	// CPUNs is the process's CPU time so far, user and system, in
-	// nanoseconds: set on ready, result and cpu events, so that the parent
-	// can take what a scenario cost each process between two of them.
+	// nanoseconds: set on cpu and result events, so that the parent can
+	// take what a scenario cost each process between two of them.
 	CPUNs int64 `json:"cpu_ns,omitempty"`
 }
 
@@ -208,7 +209,13 @@ func (cio *childIO) readCommands(stdin io.Reader) {
 	var gone, done bool
 	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {
-		switch strings.TrimSpace(sc.Text()) {
+		line := strings.TrimSpace(sc.Text())
+		if arg, ok := strings.CutPrefix(line, cmdCPU+" "); ok {
+			n, _ := strconv.ParseInt(arg, 10, 64)
+			cio.send(message{Event: evCPU, N: n})
+			continue
+		}
+		switch line {
 		case cmdGo:
 			if !gone {
 				gone = true
@@ -219,15 +226,13 @@ func (cio *childIO) readCommands(stdin io.Reader) {
 				done = true
 				close(cio.doneCh)
 			}
-		case cmdCPU:
-			cio.send(message{Event: evCPU})
 		}
 	}
 }
 
 func (cio *childIO) send(m message) {
 	switch m.Event {
-	case evReady, evResult, evCPU:
+	case evResult, evCPU:
 		m.CPUNs = processCPU()
 	}
 	cio.mu.Lock()
