@@ -48,9 +48,10 @@ func TestThroughputRow(t *testing.T) {
 	}
 }
 
-// TestScenarios runs every scenario briefly against a nats-server this
-// test starts on loopback. It needs nats-server on PATH.
-func TestScenarios(t *testing.T) {
+// startTestServer starts a nats-server on loopback for one test, which it
+// skips when nats-server is not on PATH or with -short.
+func startTestServer(t *testing.T) *server {
+	t.Helper()
 	if _, err := exec.LookPath("nats-server"); err != nil {
 		t.Skip("nats-server not installed (apt-get install nats-server)")
 	}
@@ -61,7 +62,14 @@ func TestScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.stop()
+	t.Cleanup(s.stop)
+	return s
+}
+
+// TestScenarios runs every scenario briefly against a nats-server this
+// test starts on loopback. It needs nats-server on PATH.
+func TestScenarios(t *testing.T) {
+	s := startTestServer(t)
 	b := &bench{url: s.url, serverPid: s.cmd.Process.Pid, cfg: config{count: 2000, size: 128, rate: 2000, latCount: 200, reqCount: 100,
 		warmup: 10, quiet: 500 * time.Millisecond, timeout: time.Minute}}
 	for _, name := range allScenarios {
@@ -99,17 +107,7 @@ func TestScenarios(t *testing.T) {
 // A server this program did not start cannot be measured, so its rows
 // carry no CPU time rather than a partial one.
 func TestNoCPUForAServerNotStartedHere(t *testing.T) {
-	if _, err := exec.LookPath("nats-server"); err != nil {
-		t.Skip("nats-server not installed (apt-get install nats-server)")
-	}
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	s, err := startServer("nats-server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.stop()
+	s := startTestServer(t)
 	b := &bench{url: s.url, cfg: config{count: 2000, size: 128, quiet: 500 * time.Millisecond, timeout: time.Minute}}
 	r, err := b.throughput("pubsub-1x1", 1, 1)
 	if err != nil {
